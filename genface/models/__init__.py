@@ -1,0 +1,1 @@
+"""Generative face models: plain ``nn.Module``s, one file per architecture, no Lightning."""
