@@ -116,11 +116,12 @@ def load_face(
     """Decode one image file into a ``(resolution, resolution, 3)`` ``uint8`` RGB array.
 
     Steps: open; for JPEG ask the decoder for a reduced size with :meth:`PIL.Image.Image.draft`
-    (DCT scaling by 1/2, 1/4 or 1/8, never below what the crop needs), so huge photos decode
-    cheaply; apply the EXIF orientation (:func:`PIL.ImageOps.exif_transpose`); convert to RGB
+    (DCT scaling by 1/2, 1/4 or 1/8, never below twice what the crop needs), so huge photos
+    decode cheaply; apply the EXIF orientation (:func:`PIL.ImageOps.exif_transpose`); convert to RGB
     (see :func:`_to_rgb`); take the centred square and resize it to ``resolution`` with an
-    antialiased Lanczos filter. Without ``crop`` the square's side is the shorter side, which
-    equals "resize the shorter side to ``resolution``, then centre-crop".
+    antialiased Lanczos filter. Without ``crop`` the square's side is the shorter side and the
+    result equals "resize the shorter side to ``resolution``, then centre-crop"; with ``crop``
+    the square is cut first, then resized (CelebA's usual recipe).
 
     Args:
         path: image file.
@@ -140,7 +141,9 @@ def load_face(
             w0, h0 = im.size
             if im.format == "JPEG":
                 side0 = min(w0, h0) if crop is None else min(crop, w0, h0)
-                need = math.ceil(resolution * min(w0, h0) / side0)
+                # keep at least twice the needed pixels, like Image.thumbnail's reducing_gap,
+                # so the final Lanczos step still does the antialiasing
+                need = math.ceil(2 * resolution * min(w0, h0) / side0)
                 im.draft(None, (need, need))
             scale = im.size[0] / w0  # < 1 when draft() picked a reduced decode
             im.load()
@@ -153,9 +156,17 @@ def load_face(
         reason = "empty file (0 bytes)" if empty else f"{type(e).__name__}: {e}"
         raise BadImageError(path, reason) from e
     w, h = rgb.size
-    side = min(w, h) if crop is None else min(crop * scale, w, h)
-    box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-    out = rgb.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box)
+    if crop is None:
+        # resize with a box = resize the whole picture, then cut the centre square
+        side = min(w, h)
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        out = rgb.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box)
+    else:
+        # cut first (pixels outside the crop never reach the output), then resize
+        side = min(round(crop * scale), w, h)
+        left, top = round((w - side) / 2), round((h - side) / 2)
+        out = rgb.crop((left, top, left + side, top + side))
+        out = out.resize((resolution, resolution), Image.Resampling.LANCZOS)
     return np.asarray(out, dtype=np.uint8)
 
 
@@ -294,7 +305,8 @@ def _check_common(resolution: int, max_images: int | None) -> None:
 
 def _warn_skipped(name: str, where: Path, skipped: list[Path]) -> None:
     if skipped:
-        first = ", ".join(f"'{p}'" for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        first = ", ".join(f"'{p.relative_to(where)}'" for p in skipped[:3])
+        first += ", ..." if len(skipped) > 3 else ""
         warnings.warn(
             f"{name}: skipped {len(skipped)} unreadable image file(s) under '{where}' "
             f"({first}); the list is in .skipped_files",
@@ -310,6 +322,11 @@ class _UInt8FaceDataset(Dataset):
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    @property
+    def num_identities(self) -> int:
+        """Number of distinct known identities (labels other than -1)."""
+        return int(torch.unique(self.identities[self.identities >= 0]).numel())
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image = self.images[index].to(torch.float32).div_(127.5).sub_(1.0)  # (3, H, W) in [-1, 1]
