@@ -1,0 +1,275 @@
+"""StyleGAN2: Analyzing and Improving the Image Quality of StyleGAN (Karras, Laine, Aittala,
+Hellsten, Lehtinen, Aila, CVPR 2020, arXiv 1912.04958).
+
+Config F networks without progressive growing:
+
+* Generator (Fig. 2d, Fig. 7b "skip"): mapping network ``f`` shared with StyleGAN
+  (:class:`~genface.nn.style.MappingNetwork`); synthesis from a learned constant; every
+  style block is a modulated 3x3 convolution with demodulation (Eqs. 1-3), with noise and
+  bias added *outside* the style block; a modulated 1x1 ``ToRGB`` at every resolution whose
+  outputs are upsampled and summed (skip architecture).
+* Discriminator (Fig. 7c "residual"): ``FromRGB`` at the top resolution, residual blocks
+  ``(conv3x3, conv3x3 down) + 1x1 down skip`` scaled by ``1/sqrt(2)``, and ProGAN's 4x4
+  head with minibatch standard deviation.
+
+Resampling uses the ``[1, 3, 3, 1]`` FIR filter (transposed conv + blur up, blur + strided
+conv down). Lazy regularisation (R1, path length) lives in the training module.
+Channel counts follow stylegan2-ada-pytorch: ``min(channel_base // res, channel_max)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genface.models.base import PretrainedMixin, build_config
+from genface.nn.equalized import EqualConv2d, EqualLinear, leaky_relu
+from genface.nn.latent import GANWrapperAPI, GeneratorAPI
+from genface.nn.minibatch import MinibatchStdDev
+from genface.nn.progressive import check_resolution
+from genface.nn.resample import Blur
+from genface.nn.style import ConstantInput, MappingNetwork, ModulatedConv2d, NoiseInjection, ToRGB
+
+__all__ = ["StyleGAN2Config", "StyleGAN2Synthesis", "StyleGAN2Generator", "StyleGAN2Discriminator",
+           "StyleGAN2"]
+
+
+@dataclass
+class StyleGAN2Config:
+    """StyleGAN2 hyper-parameters; defaults are config F at 1024x1024 (stylegan2-ada-pytorch ``stylegan2``)."""
+
+    resolution: int = 1024  # image size, a power of two in 8..1024
+    z_dim: int = 512  # latent size of z
+    w_dim: int = 512  # size of w
+    img_channels: int = 3  # image channels
+    mapping_layers: int = 8  # FC layers of the mapping network; 0 = none (w = normalised z)
+    mapping_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network
+    w_avg_beta: float | None = 0.995  # decay of the tracked w_avg used by truncation; None = do not track
+    channel_base: int = 32768  # channels at resolution r: min(channel_base // r, channel_max)
+    channel_max: int = 512  # cap on channels per layer
+    blur_kernel: tuple[int, ...] = (1, 3, 3, 1)  # FIR taps for up/down-sampling
+    fused_modconv: bool = True  # modulated conv as one grouped conv (True) or activation scaling (False)
+    style_mixing_prob: float = 0.9  # mixing regularisation probability in training mode; 0 = off
+    mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
+    mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
+
+    def __post_init__(self):
+        self.blur_kernel = tuple(self.blur_kernel)  # JSON round trips give lists
+
+    def channels(self, res: int) -> int:
+        """Feature maps at resolution ``res``."""
+        return min(self.channel_base // res, self.channel_max)
+
+
+class StyledLayer(nn.Module):
+    """One StyleGAN2 layer (Fig. 2d): ``ModulatedConv2d`` (the "style block": mod + conv + demod),
+    then noise ``B`` and bias ``b`` outside it, then LeakyReLU (·sqrt(2)).
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        w_dim: dimension of ``w``.
+        resolution: output resolution (for the const-noise buffer).
+        up: 2x upsampling in the convolution.
+        blur_kernel: FIR taps of the upsampling blur.
+        fused: see :class:`~genface.nn.style.ModulatedConv2d`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+                 up: bool = False, blur_kernel: Sequence[int] = (1, 3, 3, 1), fused: bool = True):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up,
+                                    blur_kernel=blur_kernel, fused=fused)
+        self.noise = NoiseInjection(1, resolution)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+        x = self.noise(self.conv(x, w), noise_mode=noise_mode)
+        return leaky_relu(x + self.bias.view(1, -1, 1, 1))
+
+
+class _SynthesisBlock(nn.Module):
+    """Resolution ``res`` of the skip generator: up-conv, conv, ToRGB (+ upsampled skip)."""
+
+    def __init__(self, in_channels: int, out_channels: int, cfg: StyleGAN2Config, res: int):
+        super().__init__()
+        self.conv0 = StyledLayer(in_channels, out_channels, cfg.w_dim, res, up=True,
+                                 blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv)
+        self.conv1 = StyledLayer(out_channels, out_channels, cfg.w_dim, res,
+                                 blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv)
+        self.to_rgb = ToRGB(out_channels, cfg.w_dim, cfg.img_channels, cfg.blur_kernel, cfg.fused_modconv)
+
+
+class StyleGAN2Synthesis(nn.Module):
+    """Skip-architecture synthesis network (StyleGAN2 Fig. 7b).
+
+    ``const`` -> ``conv1`` (4x4) -> ``to_rgb1``; then ``blocks[i]`` for 8..R
+    (``conv0`` up, ``conv1``, ``to_rgb``). ws rows: ``conv1`` 0, ``to_rgb1`` 1; block ``i``
+    (1-based) uses ``2i-1``, ``2i`` for its convs and ``2i+1`` for its ToRGB, so
+    ``num_ws = 2 · log2(R) - 2`` (18 at 1024).
+
+    Args:
+        config: the generator's :class:`StyleGAN2Config`.
+    """
+
+    def __init__(self, config: StyleGAN2Config):
+        super().__init__()
+        cfg = config
+        self.resolution = check_resolution(cfg.resolution)
+        self.w_dim, self.img_channels = cfg.w_dim, cfg.img_channels
+        log2 = int(math.log2(cfg.resolution))
+        self.num_ws = 2 * log2 - 2
+        c4 = cfg.channels(4)
+        self.const = ConstantInput(c4, 4)
+        self.conv1 = StyledLayer(c4, c4, cfg.w_dim, 4, blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv)
+        self.to_rgb1 = ToRGB(c4, cfg.w_dim, cfg.img_channels, cfg.blur_kernel, cfg.fused_modconv)
+        self.blocks = nn.ModuleList(
+            _SynthesisBlock(cfg.channels(2 ** (r - 1)), cfg.channels(2**r), cfg, 2**r) for r in range(3, log2 + 1)
+        )
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+        """Images ``(N, C, R, R)`` from ``ws`` ``(N, num_ws, w_dim)``.
+
+        Args:
+            ws: one ``w`` per layer.
+            noise_mode: ``"random"``, ``"const"`` or ``"none"``.
+        """
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"synthesis expected ws of shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        x = self.conv1(self.const(ws.shape[0]), ws[:, 0], noise_mode)
+        img = self.to_rgb1(x, ws[:, 1])
+        for i, block in enumerate(self.blocks, start=1):
+            x = block.conv0(x, ws[:, 2 * i - 1], noise_mode)
+            x = block.conv1(x, ws[:, 2 * i], noise_mode)
+            img = block.to_rgb(x, ws[:, 2 * i + 1], skip=img)
+        return img
+
+
+class StyleGAN2Generator(PretrainedMixin, GeneratorAPI, nn.Module):
+    """StyleGAN2 generator: ``.mapping`` (shared :class:`MappingNetwork`) + ``.synthesis``.
+
+    Args:
+        config: a :class:`StyleGAN2Config` (or mapping); ``None`` = defaults (config F, 1024 px).
+        **overrides: field overrides.
+    """
+
+    config_class = StyleGAN2Config
+
+    def __init__(self, config: StyleGAN2Config | None = None, **overrides):
+        super().__init__()
+        self.config = cfg = build_config(StyleGAN2Config, config, **overrides)
+        self.z_dim, self.w_dim, self.img_channels = cfg.z_dim, cfg.w_dim, cfg.img_channels
+        self.resolution = cfg.resolution
+        self.synthesis = StyleGAN2Synthesis(cfg)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, lr_mul=cfg.mapping_lr_mul,
+                                      normalize_z=True, w_avg_beta=cfg.w_avg_beta, num_ws=self.num_ws)
+
+    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+                noise_mode: str = "random", mixing_prob: float | None = None) -> torch.Tensor:
+        """``G(z)`` -> images ``(N, C, R, R)``.
+
+        Args:
+            z: ``(N, z_dim)`` latents.
+            truncation_psi: truncation ``psi`` (1.0 = none).
+            truncation_cutoff: truncate only the first ws rows; ``None`` = all.
+            noise_mode: ``"random"``, ``"const"`` or ``"none"``.
+            mixing_prob: style-mixing probability for this batch; ``None`` =
+                ``config.style_mixing_prob`` in training mode and 0 in eval mode.
+        """
+        ws = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        if mixing_prob is None:
+            mixing_prob = self.config.style_mixing_prob if self.training else 0.0
+        ws = self.mixing_regularization(z, ws, mixing_prob, truncation_psi=truncation_psi,
+                                        truncation_cutoff=truncation_cutoff, update_w_avg=False)
+        return self.synthesis(ws, noise_mode=noise_mode)
+
+
+class _DownConv(nn.Sequential):
+    """FIR blur then a stride-2 equalised conv (StyleGAN2 App. B downsampling)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, blur_kernel: Sequence[int],
+                 bias: bool = True, activation: str | None = "lrelu"):
+        p = len(blur_kernel) - 2 + kernel_size - 1
+        super().__init__(
+            Blur(blur_kernel, pad=((p + 1) // 2, p // 2)),
+            EqualConv2d(in_channels, out_channels, kernel_size, stride=2, padding=0, bias=bias,
+                        activation=activation),
+        )
+
+
+class _DBlock(nn.Module):
+    """Residual D block (Fig. 7c): ``(conv3x3 -> conv3x3 down) + conv1x1 down skip``, over sqrt(2)."""
+
+    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[int]):
+        super().__init__()
+        self.conv0 = EqualConv2d(in_channels, in_channels, 3, activation="lrelu")
+        self.conv1 = _DownConv(in_channels, out_channels, 3, blur_kernel)
+        self.skip = _DownConv(in_channels, out_channels, 1, blur_kernel, bias=False, activation=None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.conv1(self.conv0(x)) + self.skip(x)) / math.sqrt(2)
+
+
+class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
+    """Residual discriminator (StyleGAN2 Fig. 7c) with a minibatch-stddev 4x4 head.
+
+    ``from_rgb`` (1x1) at the top resolution, ``blocks`` from R down to 8 (each halves the
+    resolution), then ``mbstd``, ``conv`` (3x3), ``fc`` and ``out`` (one raw score).
+
+    Args:
+        config: a :class:`StyleGAN2Config` (or mapping); ``None`` = defaults.
+        **overrides: field overrides.
+    """
+
+    config_class = StyleGAN2Config
+
+    def __init__(self, config: StyleGAN2Config | None = None, **overrides):
+        super().__init__()
+        self.config = cfg = build_config(StyleGAN2Config, config, **overrides)
+        self.resolution = check_resolution(cfg.resolution)
+        self.img_channels = cfg.img_channels
+        log2 = int(math.log2(cfg.resolution))
+        self.from_rgb = EqualConv2d(cfg.img_channels, cfg.channels(cfg.resolution), 1, activation="lrelu")
+        self.blocks = nn.ModuleList(
+            _DBlock(cfg.channels(2**r), cfg.channels(2 ** (r - 1)), cfg.blur_kernel) for r in range(log2, 2, -1)
+        )
+        c4 = cfg.channels(4)
+        self.mbstd = MinibatchStdDev(cfg.mbstd_group_size, cfg.mbstd_num_channels) if cfg.mbstd_num_channels else None
+        self.conv = EqualConv2d(c4 + cfg.mbstd_num_channels, c4, 3, activation="lrelu")
+        self.fc = EqualLinear(c4 * 16, c4, activation="lrelu")
+        self.out = EqualLinear(c4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw scores ``(N, 1)`` for images ``(N, img_channels, R, R)``."""
+        r = self.resolution
+        if x.ndim != 4 or x.shape[1:] != (self.img_channels, r, r):
+            raise ValueError(f"StyleGAN2Discriminator expects (N, {self.img_channels}, {r}, {r}), got {tuple(x.shape)}")
+        x = self.from_rgb(x)
+        for block in self.blocks:
+            x = block(x)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = self.conv(x)
+        return self.out(self.fc(x.flatten(1)))
+
+
+class StyleGAN2(PretrainedMixin, GANWrapperAPI, nn.Module):
+    """StyleGAN2 generator + discriminator (``.generator``, ``.discriminator``, ``.z_dim``).
+
+    Args:
+        config: a :class:`StyleGAN2Config` (or mapping); ``None`` = defaults.
+        **overrides: field overrides.
+    """
+
+    config_class = StyleGAN2Config
+
+    def __init__(self, config: StyleGAN2Config | None = None, **overrides):
+        super().__init__()
+        self.config = cfg = build_config(StyleGAN2Config, config, **overrides)
+        self.generator = StyleGAN2Generator(cfg)
+        self.discriminator = StyleGAN2Discriminator(cfg)
