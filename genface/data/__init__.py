@@ -10,3 +10,22 @@ on every dataset):
   :class:`SyntheticFaces`).
 * datasets hold a preprocessed ``uint8`` cache so that epochs never decode files again.
 """
+
+from importlib import import_module
+
+_EXPORTS = {
+    "FaceDataModule": "genface.data.datamodule",
+    "ResumableSampler": "genface.data.datamodule",
+    "SyntheticFaces": "genface.data.synthetic",
+    "FolderFaces": "genface.data.folder",
+    "CelebAFaces": "genface.data.celeba",
+    "OlivettiFaces": "genface.data.folder",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'genface.data' has no attribute {name!r}; available: {__all__}")

@@ -91,3 +91,20 @@ class PretrainedMixin:
         state = load_file(str(w_path), device=str(map_location))
         model.load_state_dict(state)
         return model.to(map_location)
+
+
+def seeded_randn(*shape: int, seed: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Standard normal samples; a given ``seed`` makes them the same on every call and machine.
+
+    The numbers are drawn on the CPU (so a seed gives the same latents on CPU and CUDA) and
+    then moved to ``device``. ``seed=None`` draws from the global generator.
+    """
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.randn(*shape, generator=gen).to(device)
+
+
+def check_resolution(resolution: int, valid: tuple[int, ...], model: str) -> int:
+    """Raise a clear error unless ``resolution`` is one of ``valid``."""
+    if resolution not in valid:
+        raise ValueError(f"{model} supports resolutions {list(valid)}, got {resolution}")
+    return resolution

@@ -1,0 +1,114 @@
+"""Training callbacks: EMA of generator weights, sample grids from fixed latents."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torchvision
+
+from genface.provenance import save_png
+
+
+class EMA(L.Callback):
+    """Exponential moving average of the generator's weights (Karras et al. 2018, ProGAN §A.1;
+    Yazıcı et al. 2019): theta_ema ← beta · theta_ema + (1 − beta) · theta after each step.
+
+    The EMA copy is kept here (saved in checkpoints as this callback's state) and handed to
+    the module as ``pl_module.ema`` for sampling and export. Buffers (BatchNorm statistics,
+    StyleGAN's w_avg) are copied, not averaged.
+
+    Args:
+        decay: beta; 0.999 suits short runs, StyleGAN uses 0.5^(32 / 10k images) per batch of 32.
+        start_step: steps before averaging starts (the copy tracks the weights exactly until then).
+        every_n_steps: update interval in steps.
+    """
+
+    def __init__(self, decay: float = 0.999, start_step: int = 0, every_n_steps: int = 1):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
+        self.decay, self.start_step, self.every_n_steps = decay, start_step, every_n_steps
+        self.module: torch.nn.Module | None = None
+        self._state_to_load: dict[str, Any] | None = None
+
+    def _target(self, pl_module) -> torch.nn.Module:
+        return pl_module.net.generator
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self.module is None:
+            self.module = copy.deepcopy(self._target(pl_module)).eval().requires_grad_(False)
+        if self._state_to_load is not None:
+            self.module.load_state_dict(self._state_to_load)
+            self._state_to_load = None
+        pl_module.ema = self
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.module.to(pl_module.device)
+
+    @torch.no_grad()
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step % self.every_n_steps:
+            return
+        decay = 0.0 if step <= self.start_step else self.decay
+        src = self._target(pl_module)
+        for e, p in zip(self.module.parameters(), src.parameters()):
+            e.lerp_(p.detach(), 1.0 - decay)
+        for e, b in zip(self.module.buffers(), src.buffers()):
+            e.copy_(b)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ema": {k: v.detach().cpu() for k, v in self.module.state_dict().items()}} if self.module else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "ema" in state_dict:
+            if self.module is not None:
+                self.module.load_state_dict(state_dict["ema"])
+            else:
+                self._state_to_load = state_dict["ema"]
+
+
+class SampleGrid(L.Callback):
+    """Writes a grid of samples every ``every_n_steps`` steps and at the end of training.
+
+    Latents are fixed (``seed``), so successive grids show the same samples evolving. PNGs
+    carry the synthetic provenance mark; loggers that take images (TensorBoard, wandb) get
+    them too.
+
+    Args:
+        every_n_steps: interval in training steps; 0 = only at the end.
+        n: number of samples (a square number makes a square grid).
+        seed: seed of the fixed latents.
+        dirname: sub-folder of the run's log dir for the PNGs.
+    """
+
+    def __init__(self, every_n_steps: int = 500, n: int = 64, seed: int = 0, dirname: str = "samples"):
+        self.every_n_steps, self.n, self.seed, self.dirname = every_n_steps, n, seed, dirname
+        self.last_path: Path | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if self.every_n_steps and step > 0 and step % self.every_n_steps == 0:
+            self.write(trainer, pl_module, step)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.write(trainer, pl_module, trainer.global_step)
+
+    def write(self, trainer, pl_module, step: int) -> Path | None:
+        if not trainer.is_global_zero:
+            return None
+        images = pl_module.sample_images(self.n, seed=self.seed).float().cpu()
+        grid = torchvision.utils.make_grid((images + 1) / 2, nrow=int(self.n**0.5 + 0.5), padding=2, pad_value=1.0)
+        root = Path(trainer.log_dir or trainer.default_root_dir) / self.dirname
+        path = save_png(grid, root / f"step_{step:07d}.png", {"step": step, "model": type(pl_module.net).__name__})
+        self.last_path = path
+        for logger in trainer.loggers:
+            exp = getattr(logger, "experiment", None)
+            if hasattr(exp, "add_image"):  # TensorBoard
+                exp.add_image("samples", grid, step)
+            elif type(logger).__name__ == "WandbLogger":
+                logger.log_image("samples", [grid], step=step)
+        return path
