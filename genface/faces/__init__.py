@@ -1,0 +1,38 @@
+"""Offline faces pipeline: detection, landmarks, alignment, extraction, swapping, metrics.
+
+dlib (``pip install 'genface[faces]'``) gives HOG/CNN detection, 5/68-point landmarks and
+128-d identity descriptors; without it OpenCV's Haar cascade is the fallback (landmarks
+estimated from the box). Submodules are imported lazily by their users; the names below
+are the public API.
+"""
+
+from genface.faces.align import (
+    DEFAULT_PADDING,
+    alignment_matrix,
+    invert_affine,
+    transform_points,
+    umeyama,
+    warp_from_crop,
+    warp_to_crop,
+)
+from genface.faces.detect import Face, FaceDetector, FaceEmbedder, dlib_available
+from genface.faces.io import MediaError, VideoReader, VideoWriter
+from genface.faces.pairs import SwapPairDataset
+
+__all__ = [
+    "DEFAULT_PADDING",
+    "alignment_matrix",
+    "invert_affine",
+    "transform_points",
+    "umeyama",
+    "warp_from_crop",
+    "warp_to_crop",
+    "Face",
+    "FaceDetector",
+    "FaceEmbedder",
+    "dlib_available",
+    "MediaError",
+    "VideoReader",
+    "VideoWriter",
+    "SwapPairDataset",
+]

@@ -1,0 +1,59 @@
+"""A/B pairs for FaceSwap training from two datasets that follow the sample contract."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["SwapPairDataset"]
+
+
+class SwapPairDataset(Dataset):
+    """Zip two face datasets into A/B training pairs.
+
+    Item ``i`` is ``{"image_a", "image_b", "identity_a", "identity_b"}``: an A face and a B
+    face drawn at independent random indices that depend only on ``i`` and ``seed``, so the
+    dataset is deterministic (and safe with several workers) while A and B stay unpaired.
+
+    Args:
+        dataset_a: faces of identity A (items: ``{"image": (3, H, W) in [-1, 1], "identity"}``).
+        dataset_b: faces of identity B, same image size.
+        length: items per epoch; None = ``max(len(a), len(b))``.
+        seed: seed of the index draws.
+    """
+
+    def __init__(self, dataset_a, dataset_b, length: int | None = None, seed: int = 0):
+        if len(dataset_a) == 0 or len(dataset_b) == 0:
+            raise ValueError(f"both datasets must be non-empty (got {len(dataset_a)} A and "
+                             f"{len(dataset_b)} B faces)")
+        self.a, self.b = dataset_a, dataset_b
+        self.length = int(length) if length is not None else max(len(dataset_a), len(dataset_b))
+        if self.length < 1:
+            raise ValueError(f"length must be >= 1, got {length}")
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def indices(self, i: int) -> tuple[int, int]:
+        """The (A, B) dataset indices used by item ``i``."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(i))
+        ia = int(torch.randint(len(self.a), (1,), generator=g))
+        ib = int(torch.randint(len(self.b), (1,), generator=g))
+        return ia, ib
+
+    def __getitem__(self, i: int) -> dict:
+        if not -self.length <= i < self.length:
+            raise IndexError(f"index {i} out of range for {self.length} pairs")
+        ia, ib = self.indices(i % self.length)
+        sa, sb = self.a[ia], self.b[ib]
+        if sa["image"].shape != sb["image"].shape:
+            raise ValueError(f"A and B images differ in shape: {tuple(sa['image'].shape)} vs "
+                             f"{tuple(sb['image'].shape)}")
+        out = {"image_a": sa["image"], "image_b": sb["image"],
+               "identity_a": torch.as_tensor(sa.get("identity", -1), dtype=torch.int64),
+               "identity_b": torch.as_tensor(sb.get("identity", -1), dtype=torch.int64)}
+        for key in ("landmarks", "region_weights", "mask"):
+            if key in sa and key in sb:
+                out[f"{key}_a"], out[f"{key}_b"] = sa[key], sb[key]
+        return out
