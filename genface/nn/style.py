@@ -292,7 +292,6 @@ class ModulatedConv2d(nn.Module):
         fused = self.fused if fused is None else fused
         styles = self.affine(w)  # (N, in)
         weight = self.weight * self.weight_gain  # (out, in, k, k)
-        k = self.kernel_size
         if fused:
             wgt = weight[None] * styles[:, None, :, None, None]  # (N, out, in, k, k), Eq. 1
             if self.demodulate:  # Eq. 3
