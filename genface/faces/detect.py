@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Face", "FaceDetector", "FaceEmbedder", "dlib_available", "DETECTORS"]
 
 #: Detector back-ends accepted by :class:`FaceDetector`.
-DETECTORS = ("auto", "hog", "cnn", "haar")
+DETECTORS = ("auto", "hog", "cnn", "hog+cnn", "haar")
 
 #: Five template landmarks (eyes, nose tip, mouth corners) as fractions of a Haar box.
 _HAAR_BOX_LANDMARKS = np.array(
@@ -112,7 +112,7 @@ class FaceDetector:
 
     Args:
         detector: "hog" (dlib HOG, fast on CPU), "cnn" (dlib MMOD CNN, more robust, slow on
-            CPU), "haar" (OpenCV cascade, box-estimated landmarks) or "auto" (hog when dlib
+            CPU), "hog+cnn" (HOG, then CNN on images where HOG finds nothing), "haar" (OpenCV cascade, box-estimated landmarks) or "auto" (hog when dlib
             is installed, else haar). The choice is logged.
         landmarks: 68 or 5 dlib landmark points (ignored by haar).
         upsample: times dlib upsamples the image before detecting (1 finds faces down to
@@ -131,7 +131,7 @@ class FaceDetector:
             if detector == "haar":
                 log.warning("dlib not installed (pip install 'genface[faces]'): using OpenCV's "
                             "Haar cascade; landmarks are estimated from the face box")
-        elif detector in ("hog", "cnn") and not dlib_available():
+        elif detector != "haar" and not dlib_available():
             raise ImportError(f"detector {detector!r} needs dlib and face_recognition_models: "
                               "pip install 'genface[faces]' (or use detector='haar')")
         self.detector = detector
@@ -149,10 +149,9 @@ class FaceDetector:
         else:
             import dlib
 
-            if detector == "hog":
-                self._det = dlib.get_frontal_face_detector()
-            else:
-                self._det = dlib.cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat"))
+            self._hog = dlib.get_frontal_face_detector() if "hog" in detector else None
+            self._cnn = (dlib.cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat"))
+                         if "cnn" in detector else None)
             name = ("shape_predictor_68_face_landmarks.dat" if landmarks == 68
                     else "shape_predictor_5_face_landmarks.dat")
             self._predictor = dlib.shape_predictor(_model_file(name))
@@ -170,17 +169,18 @@ class FaceDetector:
     __call__ = detect
 
     def _detect_dlib(self, rgb: np.ndarray) -> list[Face]:
-        if self.detector == "hog":
-            rects, scores, _ = self._det.run(rgb, self.upsample, 0.0)
-        else:
-            dets = self._det(rgb, self.upsample)
-            rects, scores = [d.rect for d in dets], [d.confidence for d in dets]
+        rects, scores, used = [], [], "hog"
+        if self._hog is not None:
+            rects, scores, _ = self._hog.run(rgb, self.upsample, 0.0)
+        if not len(rects) and self._cnn is not None:
+            dets = self._cnn(rgb, self.upsample)
+            rects, scores, used = [d.rect for d in dets], [d.confidence for d in dets], "cnn"
         out = []
         for r, s in zip(rects, scores):
             shape = self._predictor(rgb, r)
             pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
             box = (float(r.left()), float(r.top()), float(r.right()), float(r.bottom()))
-            out.append(Face(box, float(s), pts, False, self.detector))
+            out.append(Face(box, float(s), pts, False, used))
         return out
 
     def _detect_haar(self, rgb: np.ndarray) -> list[Face]:

@@ -46,7 +46,7 @@ class FaceSwapConfig:
     """Configuration of :class:`FaceSwap`; the defaults are faceswap's "original" model."""
 
     resolution: int = 64  # Face size in pixels (square). 64 = "original"; 128 = the 128 px variant
-    # (encoder bottleneck reshaped to resolution/16 squared, as in DFL-H128). Multiple of 16.
+    # (encoder bottleneck reshaped to resolution/16 squared, as in DFL-H128). Any multiple of 16.
     num_identities: int = 2  # Number of identity decoders (A, B, ...). At least 1.
     width: float = 1.0  # Multiplier on every conv/dense width (128..1024 encoder filters, Dense
     # 1024, decoder 256..64). 1.0 = the published model; 0.25 = the CPU-trainable "lite" preset.
