@@ -265,3 +265,24 @@ def test_swap_pair_dataset_is_deterministic_and_independent():
     idx = [ds.indices(i) for i in range(20)]
     assert len({i for i, _ in idx}) > 1 and len({j for _, j in idx}) > 1
     assert len(set(idx)) > 5  # A and B indices are not locked together
+
+
+def test_synthetic_swap_pairs_and_ground_truth():
+    synthetic = pytest.importorskip("genface.data.synthetic")
+    from genface.faces.metrics import reconstruction_metrics
+    from genface.faces.pairs import synthetic_swap_ground_truth, synthetic_swap_pairs
+
+    faces = synthetic.SyntheticFaces(num_images=8, num_identities=2, resolution=64, seed=0,
+                                     cache=False)
+    pairs = synthetic_swap_pairs(faces, 0, 1, length=6)
+    item = pairs[0]
+    assert (int(item["identity_a"]), int(item["identity_b"])) == (0, 1)
+    assert item["image_a"].shape == (3, 64, 64)
+    # the ground truth of "identity i in image i's own pose" is the image itself
+    gt = synthetic_swap_ground_truth(faces, [0, 1], 0)
+    torch.testing.assert_close(gt[0] * 2 - 1, faces[0]["image"], atol=1 / 255, rtol=0)
+    assert gt.shape == (2, 3, 64, 64) and float(gt.min()) >= 0
+    net = FaceSwap(width=1 / 16)
+    x = torch.stack([faces[0]["image"], faces[2]["image"]]) / 2 + 0.5
+    m = reconstruction_metrics(net.swap(x, to=1), synthetic_swap_ground_truth(faces, [0, 2], 1))
+    assert set(m) == {"mae", "psnr", "ssim"} and 0 < m["mae"] < 1

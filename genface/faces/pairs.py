@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["SwapPairDataset"]
+__all__ = ["SwapPairDataset", "synthetic_swap_pairs", "synthetic_swap_ground_truth"]
 
 
 class SwapPairDataset(Dataset):
@@ -57,3 +57,39 @@ class SwapPairDataset(Dataset):
             if key in sa and key in sb:
                 out[f"{key}_a"], out[f"{key}_b"] = sa[key], sb[key]
         return out
+
+
+def synthetic_swap_pairs(faces, identity_a: int = 0, identity_b: int = 1, length: int | None = None,
+                         seed: int = 0) -> SwapPairDataset:
+    """A/B pairs from two identities of a :class:`genface.data.synthetic.SyntheticFaces`.
+
+    Args:
+        faces: the synthetic dataset (image ``i`` shows identity ``i % num_identities``).
+        identity_a: identity trained with decoder A.
+        identity_b: identity trained with decoder B.
+        length: pairs per epoch; None = the larger identity's image count.
+        seed: seed of the pair draws.
+
+    The exact ground truth of a swap is available: see :func:`synthetic_swap_ground_truth`.
+    """
+    from torch.utils.data import Subset
+
+    ids = faces.identities
+    for k in (identity_a, identity_b):
+        if not (ids == k).any():
+            raise ValueError(f"identity {k} has no image in this SyntheticFaces "
+                             f"({faces.num_identities} identities)")
+    a = Subset(faces, (ids == identity_a).nonzero().flatten().tolist())
+    b = Subset(faces, (ids == identity_b).nonzero().flatten().tolist())
+    return SwapPairDataset(a, b, length=length, seed=seed)
+
+
+def synthetic_swap_ground_truth(faces, indices, to_identity: int) -> torch.Tensor:
+    """True swaps: identity ``to_identity`` rendered with the expression, pose and lighting of
+    images ``indices`` of ``faces``; float (N, 3, H, W) in [0, 1] (the FaceSwap range).
+
+    Compare with ``net.swap(x, to=...)`` via :func:`genface.faces.metrics.reconstruction_metrics`.
+    """
+    idx = [int(i) for i in indices]
+    imgs = faces.render_batch([to_identity] * len(idx), [faces.expression_pose(i) for i in idx])
+    return imgs.float() / 255.0
