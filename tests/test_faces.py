@@ -230,7 +230,6 @@ def test_video_without_faces_passes_frames_through_and_counts(tmp_path, tiny_mod
 # -- real faces (ORL) ----------------------------------------------------------------------
 @needs_dlib
 @pytest.mark.realdata
-@pytest.mark.slow
 def test_extraction_finds_faces_in_95_percent_of_orl(orl, tmp_path):
     summary = extract_faces(orl, tmp_path / "orl", size=64, detector="hog")
     assert summary["frames"] == 400
@@ -252,6 +251,37 @@ def test_haar_fallback_estimates_landmarks(orl, caplog):
     assert faces[0].landmarks.shape == (5, 2)
     m = faces[0].alignment_matrix(64, 0.15)
     assert m.shape == (2, 3)
+
+
+@needs_dlib
+@pytest.mark.realdata
+def test_five_point_landmarks_align_like_68(orl):
+    image = read_image(orl / "s3" / "1.pgm")
+    f68 = FaceDetector("hog", landmarks=68).detect(image)[0]
+    f5 = FaceDetector("hog", landmarks=5).detect(image)[0]
+    assert f68.landmarks.shape == (68, 2) and f5.landmarks.shape == (5, 2)
+    eyes68 = np.stack([f68.landmarks[36:42].mean(0), f68.landmarks[42:48].mean(0)])
+    # the same eyes land near the template's eye points with either landmark model
+    for face in (f68, f5):
+        m = face.alignment_matrix(128, 0.15)
+        np.testing.assert_allclose(transform_points(eyes68, m), template_points(128, 0.15)[:2],
+                                   atol=6.0)
+
+
+@needs_dlib
+@pytest.mark.realdata
+def test_extract_match_keeps_the_reference_person(orl, tmp_path):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for person in ("s5", "s6"):
+        for i in range(2, 7):
+            (mixed / f"{person}_{i}.pgm").symlink_to(orl / person / f"{i}.pgm")
+    summary = extract_faces(mixed, tmp_path / "out", size=64, detector="hog", select="match",
+                            reference=orl / "s5" / "1.pgm")
+    doc = json.loads((tmp_path / "out" / "alignments.json").read_text())
+    kept = [r["source"] for r in doc["faces_list"]]
+    assert summary["faces"] >= 3 and all(k.startswith("s5_") for k in kept), kept
+    assert all(r["identity_distance"] < 0.6 for r in doc["faces_list"])
 
 
 @needs_dlib

@@ -106,7 +106,8 @@ def reduce_landmarks(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pts = np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])
         return pts, np.arange(5)
     if lm.shape == (5, 2):
-        # dlib 5-point: 0-1 one eye's corners, 2-3 the other's, 4 the nose base.
+        # dlib 5-point: 0-1 one eye's corners, 2-3 the other's, 4 the nose base (which
+        # stands in for the template's nose tip: crops sit a few pixels higher than with 68).
         e1, e2 = lm[0:2].mean(0), lm[2:4].mean(0)
         left, right = (e1, e2) if e1[0] < e2[0] else (e2, e1)
         return np.stack([left, right, lm[4]]), np.array([0, 1, 2])
