@@ -360,3 +360,27 @@ def test_reconstruction_and_retrieval_metrics():
     lm = np.random.default_rng(0).uniform(0, 64, (3, 68, 2))
     assert landmark_error(lm, lm) == 0
     assert landmark_error(lm, lm + 1) > 0
+
+
+@needs_dlib
+@pytest.mark.realdata
+@pytest.mark.parametrize("mask,color", [("learned", "none"), ("ellipse", "reinhard")])
+def test_swap_frame_with_other_masks(orl, mask, color):
+    torch.manual_seed(0)
+    swapper = FaceSwapper(FaceSwap(width=1 / 16, learn_mask=True), identity=1, detector="hog",
+                          mask=mask, color=color)
+    frame = np.full((260, 300, 3), 90, np.uint8)  # the face in a larger frame
+    frame[70:182, 100:192] = read_image(orl / "s7" / "1.pgm")
+    out, n = swapper.swap_frame(frame)
+    assert n == 1 and out.shape == frame.shape and out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - frame.astype(int)).sum(-1)
+    assert diff.mean() > 1  # the face changed ...
+    assert diff[:5, :5].max() == 0 and diff[-5:, -5:].max() == 0  # ... far from it nothing did
+
+
+def test_learned_mask_needs_a_mask_head(tiny_model_dir):
+    with pytest.raises(ValueError, match="learn_mask"):
+        FaceSwapper(FaceSwap.from_pretrained(tiny_model_dir), identity=1, detector="haar",
+                    mask="learned")
+    with pytest.raises(ValueError, match="out of range"):
+        FaceSwapper(FaceSwap.from_pretrained(tiny_model_dir), identity=5, detector="haar")

@@ -2,8 +2,9 @@
 
 dlib (``pip install 'genface[faces]'``) gives HOG/CNN detection, 5/68-point landmarks and
 128-d identity descriptors; without it OpenCV's Haar cascade is the fallback (landmarks
-estimated from the box). Submodules are imported lazily by their users; the names below
-are the public API.
+estimated from the box). dlib and OpenCV are imported only when a detector or warp is
+used. Extraction, conversion and metrics live in :mod:`genface.faces.extract`,
+:mod:`genface.faces.convert` and :mod:`genface.faces.metrics`.
 """
 
 from genface.faces.align import (
