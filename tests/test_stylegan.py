@@ -284,13 +284,17 @@ def test_stylegan2_parameter_parity_with_stylegan2_ada():
 
 
 def test_stylegan2_fused_equals_unfused():
-    g = StyleGAN2Generator(resolution=16, **TINY2).eval()
+    g = StyleGAN2Generator(resolution=16, fused_modconv=True, **TINY2)
     _nonzero_noise(g)
-    ws = g.mapping(torch.randn(3, 32))
+    ws = g.mapping(torch.randn(3, 32), update_w_avg=False)
     fused = g.synthesis(ws, noise_mode="const")
-    unfused = StyleGAN2Generator(resolution=16, fused_modconv=False, **TINY2).eval()
+    unfused = StyleGAN2Generator(resolution=16, fused_modconv=False, **TINY2)
     unfused.load_state_dict(g.state_dict())
     assert torch.allclose(unfused.synthesis(ws, noise_mode="const"), fused, atol=1e-5)
+    auto = StyleGAN2Generator(resolution=16, **TINY2)  # None: unfused in training, fused in eval
+    auto.load_state_dict(g.state_dict())
+    assert torch.allclose(auto.train().synthesis(ws, noise_mode="const"), fused, atol=1e-5)
+    assert torch.allclose(auto.eval().synthesis(ws, noise_mode="const"), fused, atol=1e-5)
 
 
 def test_stylegan2_noise_and_bias_outside_style_block():

@@ -52,7 +52,7 @@ class StyleGAN2Config:
     channel_base: int = 32768  # channels at resolution r: min(channel_base // r, channel_max)
     channel_max: int = 512  # cap on channels per layer
     blur_kernel: tuple[int, ...] = (1, 3, 3, 1)  # FIR taps for up/down-sampling
-    fused_modconv: bool = True  # modulated conv as one grouped conv (True) or activation scaling (False)
+    fused_modconv: bool | None = None  # modulated conv as one grouped conv (True) or activation scaling (False); None = grouped in eval, scaling in training (NVlabs)
     style_mixing_prob: float = 0.9  # mixing regularisation probability in training mode; 0 = off
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
@@ -80,7 +80,7 @@ class StyledLayer(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
-                 up: bool = False, blur_kernel: Sequence[int] = (1, 3, 3, 1), fused: bool = True):
+                 up: bool = False, blur_kernel: Sequence[int] = (1, 3, 3, 1), fused: bool | None = None):
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up,
                                     blur_kernel=blur_kernel, fused=fused)

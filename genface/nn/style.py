@@ -256,13 +256,14 @@ class ModulatedConv2d(nn.Module):
         blur_kernel: 1-D FIR taps of the blur around up/down.
         fused: one grouped convolution with per-sample weights (True, NVlabs'
             ``fused_modconv``) or scale activations before/after a shared-weight
-            convolution (False; same result, cheaper for large batches with small kernels).
+            convolution (False; same result, faster for training batches, on CPU too);
+            ``None`` = NVlabs' rule: fused in eval mode, unfused in training mode.
         eps: added inside the demodulation square root.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, w_dim: int,
                  demodulate: bool = True, up: bool = False, down: bool = False,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1), fused: bool = True,
+                 blur_kernel: Sequence[float] = (1, 3, 3, 1), fused: bool | None = None,
                  eps: float = 1e-8):
         super().__init__()
         if up and down:
@@ -283,13 +284,17 @@ class ModulatedConv2d(nn.Module):
             self.blur = None
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool | None = None) -> torch.Tensor:
-        """``x``: ``(N, in_channels, H, W)``; ``w``: ``(N, w_dim)``. Returns ``(N, out, H', W')``."""
+        """``x``: ``(N, in_channels, H, W)``; ``w``: ``(N, w_dim)``. Returns ``(N, out, H', W')``.
+
+        ``fused`` overrides the layer's setting for this call (``None`` = keep it).
+        """
         n = x.shape[0]
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"ModulatedConv2d expected (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if w.ndim != 2 or w.shape[0] != n:
             raise ValueError(f"ModulatedConv2d expected w of shape ({n}, w_dim), got {tuple(w.shape)}")
         fused = self.fused if fused is None else fused
+        fused = (not self.training) if fused is None else fused
         styles = self.affine(w)  # (N, in)
         weight = self.weight * self.weight_gain  # (out, in, k, k)
         if fused:
@@ -338,7 +343,7 @@ class ToRGB(nn.Module):
     """
 
     def __init__(self, in_channels: int, w_dim: int, out_channels: int = 3,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1), fused: bool = True):
+                 blur_kernel: Sequence[float] = (1, 3, 3, 1), fused: bool | None = None):
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, 1, w_dim, demodulate=False, fused=fused)
         self.bias = nn.Parameter(torch.zeros(out_channels))
