@@ -19,11 +19,16 @@ Rendering is a 2.5-D vector renderer vectorised in torch: every primitive (ellip
 almond eyes, lip curves, strokes) is a signed distance evaluated on a pixel grid for a
 batch of images, turned into an analytically anti-aliased coverage of one pixel width and
 alpha-composited; a Lambertian head ellipsoid shades the head with the image's light.
-Yaw moves features over an ellipsoidal head (shift and foreshortening). All per-image
-scalars are derived in Python float64 (``math``) and the pixel shader uses only
-correctly-rounded element-wise operations (``+ - * / sqrt min max floor``), so a face
-renders to the same bytes alone or inside any batch: ``render`` reproduces the cached
-images exactly.
+Yaw moves features over an ellipsoidal head (shift and foreshortening). Small layers
+(eyes, brows, nose, mouth, ears, cheeks, body) are evaluated only on per-image pixel
+windows around them, and batches group identical hair styles, which keeps a 10k x 64 px
+set to seconds of CPU time (see docs/data-synthetic.md).
+
+Exactness: all per-image scalars are derived in Python float64 (``math``) and the pixel
+shader uses only correctly-rounded element-wise operations (``+ - * / sqrt min max
+floor``, no fused or transcendental kernels), and each layer is clipped to the image's own
+window, so a face renders to the same bytes alone or inside any batch: ``render``
+reproduces the cached images exactly.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ __all__ = [
     "ExpressionPose",
     "IdentityParams",
     "SyntheticFaces",
+    "default_cache_dir",
     "encode_factors",
     "factor_names",
     "render_faces",
