@@ -64,11 +64,11 @@ from genface.metrics import (  # noqa: F401  (importing registers the metrics)
     fid,
     fsd,
     inception,
-    inception_score as _inception_score_module,
+    isc,
     kid,
     msssim,
     ppl,
-    precision_recall as _precision_recall_module,
+    prc,
     reconstruction,
     swd,
 )
@@ -76,11 +76,11 @@ from genface.metrics.common import cache_dir, reference_features
 from genface.metrics.face_embed import DlibFaceEmbedder, identity_retrieval_top1
 from genface.metrics.frechet import feature_stats, frechet_distance
 from genface.metrics.inception import InceptionFeatures, find_inception_weights
-from genface.metrics.inception_score import inception_score
+from genface.metrics.isc import inception_score
 from genface.metrics.kid import kernel_distance
 from genface.metrics.msssim import ms_ssim
 from genface.metrics.ppl import path_lengths, ppl_from_lengths
-from genface.metrics.precision_recall import precision_recall
+from genface.metrics.prc import precision_recall
 from genface.metrics.reconstruction import reconstruction_errors
 from genface.metrics.swd import swd_levels
 from genface.metrics.synth_net import SynthFeatureNet, get_synth_net

@@ -5,7 +5,8 @@
 * PSNR: ``10 log10(1 / MSE)`` per image on ``[0, 1]``, averaged over images.
 * SSIM: Wang et al., "Image quality assessment: from error visibility to structural
   similarity", IEEE TIP 2004; 11x11 Gaussian window, sigma 1.5, k1 0.01, k2 0.03, data range 1,
-  computed by torchmetrics' ``structural_similarity_index_measure`` (valid region).
+  computed by torchmetrics' ``structural_similarity_index_measure`` (its convention: the SSIM
+  map is averaged over the whole image with reflection-padded borders).
 
 Both images are quantised to 8 bits first (as if saved to PNG), so numbers match what a
 user measuring saved files gets.

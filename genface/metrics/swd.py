@@ -51,7 +51,7 @@ def pyr_up(x: torch.Tensor) -> torch.Tensor:
 
 def laplacian_pyramid(images: torch.Tensor, num_levels: int) -> list[torch.Tensor]:
     """Levels of the Laplacian pyramid of float images, finest first, coarsest = Gaussian level."""
-    pyramid = [images.float()]
+    pyramid = [images if images.is_floating_point() else images.float()]
     for _ in range(1, num_levels):
         pyramid.append(pyr_down(pyramid[-1]))
         pyramid[-2] = pyramid[-2] - pyr_up(pyramid[-1])
