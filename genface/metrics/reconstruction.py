@@ -29,12 +29,13 @@ def reconstruction_errors(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, tor
     check_resolution_match(x_hat, x, "reconstruction")
     if x.shape != x_hat.shape:
         raise ValueError(f"x {tuple(x.shape)} and x_hat {tuple(x_hat.shape)} differ")
+    ssim = structural_similarity_index_measure(x_hat.float(), x.float(), data_range=1.0, reduction="none")
     x, x_hat = x.double(), x_hat.double()
     mse = (x - x_hat).pow(2).mean(dim=(1, 2, 3))
     return {
         "mae": (x - x_hat).abs().mean(dim=(1, 2, 3)),
         "psnr": 10 * torch.log10(1.0 / mse.clamp_min(1e-12)),
-        "ssim": structural_similarity_index_measure(x_hat, x, data_range=1.0, reduction="none"),
+        "ssim": ssim.double(),
     }
 
 

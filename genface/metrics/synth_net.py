@@ -50,9 +50,9 @@ class SynthNetConfig:
 class SynthNetTrainConfig:
     """Training recipe of the feature net (fixed; part of the cache key via RECIPE_VERSION)."""
 
-    num_images: int = 2000  # SyntheticFaces images rendered for training
+    num_images: int = 3000  # SyntheticFaces images rendered for training
     num_identities: int = 100  # identities in that set
-    epochs: int = 6  # passes over the set
+    epochs: int = 8  # passes over the set
     batch_size: int = 64  # images per step
     lr: float = 2e-3  # Adam learning rate, cosine-decayed to 0
     identity_weight: float = 0.5  # weight of the identity cross-entropy next to the factor MSE
@@ -171,7 +171,7 @@ def get_synth_net(resolution: int, cache: str | Path | None = None, dataset: Any
     Args:
         resolution: image size (power of two, 8 to 256).
         cache: the metric cache folder, see :func:`genface.metrics.common.cache_dir`.
-        dataset: training data; ``None`` renders ``SyntheticFaces(num_images=2000,
+        dataset: training data; ``None`` renders ``SyntheticFaces(num_images=3000,
             num_identities=100, resolution=resolution, seed=TRAIN_SEED)`` (SyntheticFaces
             caches its render too). Only used when no cached net exists.
         log: print training progress.
