@@ -231,8 +231,10 @@ def _np_msssim(x, y, weights=(0.0448, 0.2856, 0.3001, 0.2363, 0.1333), reflect_p
         win = np.exp(-(r[:, None] ** 2 + r[None] ** 2) / (2 * sigma**2))
         win = (win / win.sum())[None, None]
         p = size // 2 if reflect_pad else 0
-        pad = lambda t: np.pad(t, ((0, 0), (0, 0), (p, p), (p, p)), mode="reflect")  # noqa: E731
-        f = lambda t: scipy.signal.fftconvolve(pad(t), win, mode="valid")  # noqa: E731
+        def f(t, p=p, win=win):
+            t = np.pad(t, ((0, 0), (0, 0), (p, p), (p, p)), mode="reflect")
+            return scipy.signal.fftconvolve(t, win, mode="valid")
+
         mu1, mu2 = f(x), f(y)
         s11, s22, s12 = f(x * x) - mu1**2, f(y * y) - mu2**2, f(x * y) - mu1 * mu2
         if reflect_pad:
@@ -259,7 +261,9 @@ def test_ms_ssim_small_images_matches_numpy():
 def test_ms_ssim_large_images_close_to_torchmetrics():
     # torchmetrics averages the SSIM term over reflection-padded borders (ProGAN/Wang: valid
     # region only), so the two agree closely but not exactly on large images.
-    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as tm_msssim
+    from torchmetrics.functional.image import (
+        multiscale_structural_similarity_index_measure as tm_msssim,
+    )
 
     torch.manual_seed(2)
     a = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 176, 176) * 255, 5, 1, 2).double()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 
 from genface.metrics.common import generated_features, reference_features
-from genface.metrics.frechet import frechet_distance, feature_stats
+from genface.metrics.frechet import feature_stats, frechet_distance
 from genface.metrics.registry import EvalContext, register_metric
 
 

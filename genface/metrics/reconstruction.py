@@ -18,7 +18,13 @@ import functools
 
 import torch
 
-from genface.metrics.common import check_resolution_match, iter_reference, reference_subset, to_float, to_uint8
+from genface.metrics.common import (
+    check_resolution_match,
+    iter_reference,
+    reference_subset,
+    to_float,
+    to_uint8,
+)
 from genface.metrics.registry import EvalContext, register_metric
 
 
