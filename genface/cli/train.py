@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 from genface.config import register_configs, validate_config
 
 register_configs()
+
+# Lightning warns that, with manual optimisation, step checkpoints hold the weights after the
+# step: that is what genface wants (a resumed run continues from there).
+warnings.filterwarnings("ignore", message=".*Using ModelCheckpoint with manual optimization.*")
+warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
+warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 
 
 def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
@@ -60,7 +67,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out = check_writable(output_dir(cfg))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
-    module = instantiate(cfg.model)
+    module = instantiate(cfg.model, _convert_="all")  # plain lists/dicts: checkpoints stay weights_only-safe
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

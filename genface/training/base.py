@@ -82,6 +82,17 @@ class GenerativeModule(L.LightningModule):
             _set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
 
+    # Validation must not move the training RNG: a resumed run skips the validation that
+    # followed its checkpoint, so validation draws would otherwise shift every later draw.
+    def on_validation_epoch_start(self) -> None:
+        self._rng_before_val = _rng_state()
+
+    def on_validation_epoch_end(self) -> None:
+        state = getattr(self, "_rng_before_val", None)
+        if state is not None:
+            _set_rng_state(state)
+            self._rng_before_val = None
+
     # -- divergence --------------------------------------------------------------------
     def guard_finite(self, losses: dict[str, torch.Tensor], batch: Any = None) -> bool:
         """True when every loss is finite. Otherwise write a diagnostic and stop or skip."""

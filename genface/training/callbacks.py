@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 import torchvision
+from lightning.pytorch.utilities import rank_zero_info
 
 from genface.provenance import save_png
 
@@ -32,12 +33,17 @@ class EMA(L.Callback):
             raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
         self.decay, self.start_step, self.every_n_steps = decay, start_step, every_n_steps
         self.module: torch.nn.Module | None = None
+        self.enabled = True
         self._state_to_load: dict[str, Any] | None = None
 
     def _target(self, pl_module) -> torch.nn.Module:
         return pl_module.net.generator
 
     def setup(self, trainer, pl_module, stage: str) -> None:
+        self.enabled = hasattr(pl_module.net, "generator")
+        if not self.enabled:
+            rank_zero_info(f"EMA: {type(pl_module.net).__name__} has no generator; EMA is off for this run")
+            return
         if self.module is None:
             self.module = copy.deepcopy(self._target(pl_module)).eval().requires_grad_(False)
         if self._state_to_load is not None:
@@ -46,12 +52,13 @@ class EMA(L.Callback):
         pl_module.ema = self
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        self.module.to(pl_module.device)
+        if self.enabled:
+            self.module.to(pl_module.device)
 
     @torch.no_grad()
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
-        if step % self.every_n_steps:
+        if not self.enabled or step % self.every_n_steps:
             return
         decay = 0.0 if step <= self.start_step else self.decay
         src = self._target(pl_module)

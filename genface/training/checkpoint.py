@@ -31,9 +31,11 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported" in ln or "global" in ln.lower()]
+        why = lines[0] if lines else str(e).splitlines()[0]
         raise CheckpointError(
-            f"refusing to load {path}: it holds objects other than tensors and plain data "
-            f"(weights_only=True refused it: {str(e).splitlines()[0]})"
+            f"refusing to load {path}: it holds objects other than tensors and plain data, "
+            f"which could run code when unpickled ({why})"
         ) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {e}") from e
