@@ -9,7 +9,7 @@ with the KL term in closed form (:func:`kl_divergence`), both summed per image.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,9 +25,10 @@ class VAEConfig:
     resolution: int = 64  # image side in pixels: 32, 64 or 128
     z_dim: int = 128  # latent size (z)
     channels: int = 3  # image channels
-    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
-    # encoder channels after each stride-2 convolution, e.g. 64 px → 32, 16, 8, 4; the
-    # decoder mirrors them. len(widths) = log2(resolution) - 2 so the bottleneck is 4x4.
+    widths: list[int] | None = None
+    # encoder channels after each stride-2 convolution (64 px → 32, 16, 8, 4 px); the decoder
+    # mirrors them; len(widths) = log2(resolution) - 2 so the bottleneck is 4x4.
+    # None = 32, 64, 128, 256, 256, ... (as many as the resolution needs).
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -53,6 +54,8 @@ class VAE(PretrainedMixin, nn.Module):
         cfg = self.config = build_config(VAEConfig, config, **overrides)
         check_resolution(cfg.resolution, (32, 64, 128), "VAE")
         n = int(math.log2(cfg.resolution)) - 2
+        if cfg.widths is None:
+            cfg.widths = [min(32 * 2**i, 256) for i in range(n)]
         if len(cfg.widths) != n:
             raise ValueError(f"VAE at {cfg.resolution} px needs {n} widths (to reach 4x4), got {cfg.widths}")
         chans = [cfg.channels, *cfg.widths]

@@ -133,6 +133,18 @@ class GenerativeModule(L.LightningModule):
         """``n`` images (N, 3, H, W) in [-1, 1] for grids and metrics."""
         raise NotImplementedError
 
+    def metric_inputs(self) -> dict[str, Any]:
+        """What this model offers :func:`genface.metrics.compute_metrics` (used by genface-compare).
+
+        Keys: ``generator_fn(n, seed)`` (images in [-1, 1]); ``recon_fn(x)`` for autoencoders;
+        ``model`` (with ``mapping``/``synthesis``) for the StyleGAN family's PPL. Subclasses add theirs.
+        """
+        return {"generator_fn": lambda n, seed: self.sample_images(n, seed=seed)}
+
+    def evaluate_extra(self, datamodule: Any) -> dict[str, float]:
+        """Model-specific evaluation for genface-compare (e.g. FaceSwap's swap error); none here."""
+        return {}
+
     def export_pretrained(self, directory: str | Path) -> Path:
         """Save the network (with EMA weights where a callback keeps them) as config + safetensors."""
         return self.net.save_pretrained(directory)

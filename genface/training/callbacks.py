@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,52 @@ class SampleGrid(L.Callback):
             elif type(logger).__name__ == "WandbLogger":
                 logger.log_image("samples", [grid], step=step)
         return path
+
+
+class Throughput(L.Callback):
+    """Measures training throughput: images per second between the first batch and the end.
+
+    The first ``warmup_steps`` batches (allocator and cache warm-up) are not counted.
+
+    Args:
+        warmup_steps: batches excluded from the measurement.
+    """
+
+    def __init__(self, warmup_steps: int = 2):
+        self.warmup_steps = warmup_steps
+        self.images = 0
+        self.seconds = 0.0
+        self._t0: float | None = None
+        self._seen = 0
+
+    @staticmethod
+    def _batch_size(batch) -> int:
+        if isinstance(batch, dict):
+            for v in batch.values():
+                if torch.is_tensor(v) and v.ndim == 4:
+                    return v.shape[0]
+        return 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._seen == self.warmup_steps:
+            self._sync(pl_module)
+            self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._seen += 1
+        if self._t0 is not None:
+            self.images += self._batch_size(batch) * trainer.world_size
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._t0 is not None:
+            self._sync(pl_module)
+            self.seconds = time.perf_counter() - self._t0
+
+    @staticmethod
+    def _sync(pl_module) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")

@@ -140,7 +140,7 @@ class GANModule(GenerativeModule):
             log.update({f"train/{k}": v.detach() for k, v in g_losses.items() if k != "g_adv"})
         self.iteration += 1
         self.log_dict(log, prog_bar=False, on_step=True, on_epoch=False)
-        self.log("train/loss", d_loss.detach(), prog_bar=True)
+        self.log("d_loss", d_loss.detach(), prog_bar=True, logger=False)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         real = self.prepare_real(batch["image"])

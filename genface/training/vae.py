@@ -71,6 +71,9 @@ class VAEModule(GenerativeModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
 
+    def metric_inputs(self):
+        return {**super().metric_inputs(), "recon_fn": self.net.reconstruct}
+
     @torch.no_grad()
     def sample_images(self, n: int, seed: int = 0) -> torch.Tensor:
         return self.net.sample(n, seed=seed)
