@@ -114,7 +114,8 @@ def _validate_node(node: DictConfig, path: str) -> None:
             plain = OmegaConf.create({k: node[k] for k in keys})
             OmegaConf.merge(OmegaConf.structured(config_class), plain)
         except OmegaConfBaseException as e:
-            raise ConfigError(f"{path}: {str(e).splitlines()[0]} (in {target})") from e
+            key = getattr(e, "full_key", None) or getattr(e, "key", None) or "?"
+            raise ConfigError(f"{path}.{key}: {str(e).splitlines()[0]} (in {target})") from e
         return
     try:
         sig = inspect.signature(obj)

@@ -15,7 +15,9 @@ from omegaconf import open_dict
 
 from genface.config import register_configs
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One intra-op thread: on a 2-core machine shared with other processes, 2 OpenMP threads can be
+# 50x slower (spin-waiting); one thread is at most ~2x slower than two on an idle machine.
+torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 # The tiny settings every fast end-to-end test starts from: a small synthetic set at 32 px.

@@ -127,3 +127,16 @@ def test_unwritable_output_dir_fails_at_start(make_cfg, tmp_path):
     cfg = make_cfg("vae", output_dir=blocker / "sub")
     with pytest.raises(PermissionError, match="cannot write"):
         train(cfg)
+
+
+def test_vae_nan_policy_skip_keeps_weights_and_finishes(make_cfg):
+    cfg = make_cfg("vae", "model.nan_policy=skip", "trainer.max_steps=3")
+    module = instantiate(cfg.model, _convert_="all")
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+    original = module._losses
+    module._losses = lambda x: {k: v * float("nan") for k, v in original(x).items()}
+    trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
+    trainer.fit(module, datamodule=instantiate(cfg.data))
+    assert module.skipped_steps == 3 and trainer.global_step == 3
+    after = module.net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if "running" not in k and "num_batches" not in k)

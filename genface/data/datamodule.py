@@ -75,12 +75,15 @@ class FaceDataModule(L.LightningDataModule):
         seed: seed of the train/val split and of the data order.
         drop_last: drop the last incomplete batch of each epoch (GANs want equal batches).
         pin_memory: pin host memory for faster copies to CUDA.
+        path: where the data lives, for configs that hand it to their dataset as ``${data.path}``
+            (``data=folder data.path=...``); kept for the record, not read here. None = not used.
     """
 
     def __init__(self, dataset: Dataset | Callable[[], Dataset], resolution: int = 64, batch_size: int = 64,
                  num_workers: int = 0, val_size: int = 256, seed: int = 0, drop_last: bool = True,
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, path: str | None = None):
         super().__init__()
+        self.path = path
         self._dataset_factory = dataset
         self.resolution, self.batch_size, self.num_workers = resolution, batch_size, num_workers
         self.val_size, self.seed, self.drop_last, self.pin_memory = val_size, seed, drop_last, pin_memory

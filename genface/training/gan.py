@@ -116,10 +116,10 @@ class GANModule(GenerativeModule):
         if do_r1:
             losses["r1"] = 0.5 * hp.r1_gamma * hp.r1_every * r1_penalty(real_logits, real_in)
         d_loss = sum(losses.values())
+        opt_d.zero_grad(set_to_none=True)
         if self.guard_finite({"d_loss": d_loss, **losses}, batch):
-            opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
-            opt_d.step()
+        opt_d.step()  # a skipped step has no gradients: Adam leaves the weights alone, the step still counts
         log = {"train/d_loss": d_loss.detach(), "train/d_real": real_logits.detach().mean(),
                "train/d_fake": fake_logits.detach().mean()}
         log.update({f"train/{k}": v.detach() for k, v in losses.items() if k != "d_adv"})
@@ -130,11 +130,11 @@ class GANModule(GenerativeModule):
             g_losses = {"g_adv": self.g_loss_fn(self.discriminator_forward(self.generator_forward(z)))}
             g_losses.update(self.generator_regularizer(z))
             g_loss = sum(g_losses.values())
+            opt_g.zero_grad(set_to_none=True)
             if self.guard_finite({"g_loss": g_loss, **g_losses}, batch):
-                opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(g_loss)
-                with _uncounted(opt_g):
-                    opt_g.step()
+            with _uncounted(opt_g):
+                opt_g.step()
             # D's gradients from the G pass are discarded by the next zero_grad.
             log["train/g_loss"] = g_loss.detach()
             log.update({f"train/{k}": v.detach() for k, v in g_losses.items() if k != "g_adv"})
