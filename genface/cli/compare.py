@@ -78,14 +78,23 @@ def count_parameters(net: torch.nn.Module) -> dict[str, int]:
     return counts
 
 
+#: logged train/* values that are not losses (kept out of the loss columns and curves)
+NOT_LOSSES = ("kl_weight", "skipped_steps", "d_real", "d_fake", "alpha", "stage", "pl_mean")
+
+
+def _is_loss(key: str) -> bool:
+    name = key.removeprefix("train/")
+    return key.startswith("train/") and name not in NOT_LOSSES and "lr" not in name.split("_")
+
+
 def final_losses(metrics_csv: Path, tail: float = 0.1) -> dict[str, float]:
-    """Mean of each ``train/*`` loss over the last ``tail`` fraction of its logged values."""
+    """Mean of each ``train/*`` loss term over the last ``tail`` fraction of its logged values."""
     if not metrics_csv.is_file():
         return {}
     with open(metrics_csv) as f:
         rows = list(csv.DictReader(f))
     out: dict[str, float] = {}
-    keys = [k for k in (rows[0].keys() if rows else []) if k.startswith("train/") and "loss" in k]
+    keys = [k for k in (rows[0].keys() if rows else []) if _is_loss(k)]
     for k in keys:
         vals = [float(r[k]) for r in rows if r.get(k) not in (None, "")]
         if vals:
@@ -95,7 +104,7 @@ def final_losses(metrics_csv: Path, tail: float = 0.1) -> dict[str, float]:
 
 
 def loss_history(metrics_csv: Path) -> dict[str, tuple[list[int], list[float]]]:
-    """``train/*loss*`` columns of a CSVLogger file as (steps, values)."""
+    """``train/*`` loss columns of a CSVLogger file as (steps, values)."""
     if not metrics_csv.is_file():
         return {}
     with open(metrics_csv) as f:
@@ -103,7 +112,7 @@ def loss_history(metrics_csv: Path) -> dict[str, tuple[list[int], list[float]]]:
     hist: dict[str, tuple[list[int], list[float]]] = {}
     for r in rows:
         for k, v in r.items():
-            if k.startswith("train/") and "loss" in k and v not in (None, ""):
+            if _is_loss(k) and v not in (None, ""):
                 steps, vals = hist.setdefault(k.removeprefix("train/"), ([], []))
                 steps.append(int(float(r.get("step") or len(steps))))
                 vals.append(float(v))
@@ -152,6 +161,7 @@ def train_one(cfg: DictConfig, model: str, seed: int, run_dir: Path) -> dict[str
         f"trainer={cfg.trainer}",
         f"trainer.max_steps={steps}",
         f"trainer.val_check_interval={max(1, steps // 4)}",
+        f"trainer.log_every_n_steps={max(1, min(10, steps // 50))}",
         f"seed={seed}",
         f"logger={cfg.logger}",
         f"task_name=compare_{model}",
@@ -298,8 +308,14 @@ def write_report(cfg: DictConfig, rows: list[dict[str, Any]], out: Path) -> Path
     lines += ["", "## Loss curves", "", f"![loss curves]({curves.name})", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
-    _write_json(out / "results.json", {"config": OmegaConf.to_container(cfg, resolve=True), "results": rows})
+    _write_json(out / "results.json", {"config": _plain(cfg), "results": rows})
     return report
+
+
+def _plain(cfg: DictConfig) -> dict[str, Any]:
+    """The comparison's own settings as plain data (paths depend on the Hydra run and are left out)."""
+    return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in cfg.items() if k != "paths"}
 
 
 def _side_by_side(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -360,7 +376,7 @@ def _log_wandb(cfg: DictConfig, rows: list[dict[str, Any]], out: Path) -> None:
 
     header, body = summary_rows(rows)
     run = wandb.init(project="genface", name="compare", dir=str(out), mode="offline" if wandb_offline() else "online",
-                     config=OmegaConf.to_container(cfg, resolve=True), reinit=True)
+                     config=_plain(cfg), reinit=True)
     run.log({"compare/summary": wandb.Table(columns=header, data=body)})
     run.finish()
 
