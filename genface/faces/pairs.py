@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["SwapPairDataset", "synthetic_swap_pairs", "synthetic_swap_ground_truth"]
+__all__ = ["SwapPairDataset", "synthetic_swap_pairs", "synthetic_swap_ground_truth", "synthetic_swap_eval_set"]
 
 
 class SwapPairDataset(Dataset):
@@ -93,3 +93,35 @@ def synthetic_swap_ground_truth(faces, indices, to_identity: int) -> torch.Tenso
     idx = [int(i) for i in indices]
     imgs = faces.render_batch([to_identity] * len(idx), [faces.expression_pose(i) for i in idx])
     return imgs.float() / 255.0
+
+
+def synthetic_swap_eval_set(faces, identity_a: int = 0, identity_b: int = 1, num: int = 256,
+                            start: int | None = None) -> dict[str, torch.Tensor]:
+    """Held-out A and B faces with the exact ground truth of both swaps.
+
+    The ``num`` expression/pose/lighting draws are those of images ``start .. start + num - 1``
+    of the dataset's seed (:func:`genface.data.synthetic.sample_expression_pose`); the default
+    ``start = len(faces)`` takes draws that no image of ``faces`` has, so the faces are unseen
+    in training. Pose ``k`` is rendered four ways: A, B, and (identical by construction) the
+    true swaps A->B = B and B->A = A.
+
+    Args:
+        faces: a :class:`genface.data.synthetic.SyntheticFaces` (its identities and seed).
+        identity_a: identity index of A.
+        identity_b: identity index of B.
+        num: number of poses.
+        start: index of the first pose draw; None = ``len(faces)`` (held out).
+
+    Returns:
+        dict of float (num, 3, H, W) tensors in [0, 1] (the FaceSwap range): ``image_a``,
+        ``image_b``, ``a_as_b`` (ground truth of swapping ``image_a`` into B) and ``b_as_a``.
+    """
+    from genface.data.synthetic import sample_expression_pose
+
+    if num < 1:
+        raise ValueError(f"num must be >= 1, got {num}")
+    start = len(faces) if start is None else int(start)
+    poses = [sample_expression_pose(faces.seed, start + k) for k in range(num)]
+    imgs = faces.render_batch([identity_a] * num + [identity_b] * num, poses + poses).float() / 255.0
+    image_a, image_b = imgs[:num], imgs[num:]
+    return {"image_a": image_a, "image_b": image_b, "a_as_b": image_b, "b_as_a": image_a}

@@ -111,7 +111,7 @@ def _hull_from_landmarks(landmarks: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class FaceSwapModule(GenerativeModule):
-    """Trains a :class:`FaceSwap` on A/B batches (see :class:`genface.faces.pairs.SwapPairDataset`).
+    """Trains a :class:`FaceSwap` on A/B batches (from :class:`genface.data.swap.SwapDataModule`).
 
     Batches are dicts with ``image_a``, ``image_b``: float (B, 3, H, W) in [-1, 1] (the
     genface sample contract; converted to [0, 1] here), and optionally ``landmarks_a/_b``
@@ -138,6 +138,10 @@ class FaceSwapModule(GenerativeModule):
             (PNG marked synthetic under ``<log_dir>/previews`` and the logger's image hook);
             0 or None = never.
         preview_samples: faces per row of the preview.
+        swap_eval_samples: poses of held-out faces swapped both ways and compared with the
+            exact ground truth at the end of every validation, logged as ``val/swap_gt_mae``,
+            ``val/swap_gt_psnr``, ``val/swap_gt_ssim`` (only with a datamodule that renders
+            ground truth, i.e. synthetic faces; see :meth:`evaluate_extra`); 0 = off.
         nan_policy: on a NaN/Inf loss, "stop" raises
             :class:`~genface.training.base.NonFiniteLossError` before any optimiser step
             (the last checkpoint stays good) and writes a diagnostic JSON; "skip" drops the
@@ -159,6 +163,7 @@ class FaceSwapModule(GenerativeModule):
         identities: tuple[int, int] = (0, 1),
         preview_every_n_steps: int | None = 1000,
         preview_samples: int = 8,
+        swap_eval_samples: int = 64,
         nan_policy: str = "stop",
     ):
         super().__init__(nan_policy=nan_policy)
@@ -178,6 +183,7 @@ class FaceSwapModule(GenerativeModule):
         self.identities = tuple(int(i) for i in identities)
         self.last_preview: torch.Tensor | None = None
         self._held_faces: torch.Tensor | None = None  # A faces kept for sample_images
+        self._fixed: Mapping | None = None  # fixed preview faces from the datamodule
 
     # -- helpers -----------------------------------------------------------------------
     @staticmethod
@@ -221,7 +227,15 @@ class FaceSwapModule(GenerativeModule):
     def forward(self, x: torch.Tensor, identity: int) -> torch.Tensor:
         return self.net(x, identity)
 
+    @staticmethod
+    def _check_pairs(batch: Mapping) -> None:
+        if not isinstance(batch, Mapping) or "image_a" not in batch or "image_b" not in batch:
+            keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
+            raise KeyError(f"FaceSwap trains on A/B pairs (batch keys image_a, image_b), got {keys}: "
+                           "use data=synthetic_swap or data=swap_pair (genface.data.swap.SwapDataModule)")
+
     def training_step(self, batch: Mapping, batch_idx: int) -> torch.Tensor:
+        self._check_pairs(batch)
         in_a, tgt_a, w_a, m_a = self._prepare(batch, "a")
         in_b, tgt_b, w_b, m_b = self._prepare(batch, "b")
         # One encoder pass over A and B together (no batch statistics, so it is the same).
@@ -250,6 +264,7 @@ class FaceSwapModule(GenerativeModule):
         return loss
 
     def validation_step(self, batch: Mapping, batch_idx: int) -> dict[str, torch.Tensor]:
+        self._check_pairs(batch)
         xa, xb = self._to01(batch["image_a"], "image_a"), self._to01(batch["image_b"], "image_b")
         ia, ib = self.identities
         mae_a = (self.net(xa, ia) - xa).abs().mean()
@@ -259,6 +274,16 @@ class FaceSwapModule(GenerativeModule):
         self.log("val/mae_b", mae_b, batch_size=bs)
         self.log("val/mae", (mae_a + mae_b) / 2, prog_bar=True, batch_size=bs)
         return {"mae_a": mae_a, "mae_b": mae_b}
+
+    def on_validation_epoch_end(self) -> None:
+        n = self.hparams.swap_eval_samples
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if n and dm is not None and not self.trainer.sanity_checking:
+            extra = self.evaluate_extra(dm, num=n)
+            for k in ("mae", "psnr", "ssim"):
+                if f"swap_gt/{k}" in extra:
+                    self.log(f"val/swap_gt_{k}", extra[f"swap_gt/{k}"])
+        super().on_validation_epoch_end()  # restores the training RNG
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -291,22 +316,45 @@ class FaceSwapModule(GenerativeModule):
         self.net.train(was_training)
         return make_grid(torch.cat(rows).float().cpu(), nrow=n, padding=2, pad_value=1.0)
 
+    def _fixed_faces(self) -> Mapping | None:
+        """The first ``preview_samples`` validation (else training) pairs of the datamodule,
+        the same at every call: previews and samples show the same faces throughout a run
+        (and after a resume). None without a datamodule."""
+        if self._fixed is not None:
+            return self._fixed
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        ds = getattr(dm, "val_set", None) or getattr(dm, "train_set", None)
+        if ds is None or len(ds) == 0:
+            return None
+        from torch.utils.data import default_collate
+
+        items = [ds[i] for i in range(min(self.hparams.preview_samples, len(ds)))]
+        self._fixed = {k: v for k, v in default_collate(items).items() if k in ("image_a", "image_b")}
+        return self._fixed
+
     @torch.no_grad()
     def sample_images(self, n: int, seed: int = 0) -> torch.Tensor:
-        """A->B swaps (N, 3, H, W) in [-1, 1] of the first A faces seen in training (cycled to
-        ``n``), for the sample-grid callback; ``seed`` is unused (swaps are deterministic)."""
-        if self._held_faces is None:
-            raise RuntimeError("FaceSwapModule.sample_images needs a training step first "
-                               "(it swaps faces seen in training)")
-        x = self._to01(self._held_faces, "image_a")
+        """A->B swaps (N, 3, H, W) in [-1, 1] of fixed A faces (the datamodule's first
+        validation pairs, else the first A faces seen in training), cycled to ``n``; ``seed``
+        is unused (swaps are deterministic)."""
+        fixed = self._fixed_faces()
+        faces = fixed["image_a"] if fixed is not None else self._held_faces
+        if faces is None:
+            raise RuntimeError("FaceSwapModule.sample_images needs a datamodule or a training step "
+                               "(it swaps faces of A)")
+        x = self._to01(faces, "image_a")
         x = x.repeat((n + len(x) - 1) // len(x), 1, 1, 1)[:n].to(self.device)
-        return self.net.swap(x, to=self.identities[1]) * 2 - 1
+        was_training = self.net.training
+        self.net.eval()
+        out = self.net.swap(x, to=self.identities[1]) * 2 - 1
+        self.net.train(was_training)
+        return out
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         every = self.hparams.preview_every_n_steps
         if not every or self.global_step % every:
             return
-        grid = self.preview_grid(batch)
+        grid = self.preview_grid(self._fixed_faces() or batch)
         self.last_preview = grid
         trainer = self.trainer
         root = trainer.log_dir or trainer.default_root_dir
@@ -320,3 +368,62 @@ class FaceSwapModule(GenerativeModule):
                 logger.log_image(key="preview", images=[grid], step=self.global_step)
             elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
                 logger.experiment.add_image("preview", grid, self.global_step)
+
+    # -- evaluation ----------------------------------------------------------------------
+    def metric_inputs(self) -> dict:
+        """``recon_fn``: faces of A (in [-1, 1]) reconstructed with decoder A, for
+        :func:`genface.metrics.compute_metrics` (the reference of genface-compare is the
+        datamodule's A faces). No ``generator_fn``: FaceSwap does not sample from noise, so
+        sample-quality metrics (FSD, MS-SSIM diversity) do not apply."""
+        ia = self.identities[0]
+
+        @torch.no_grad()
+        def recon_fn(x: torch.Tensor) -> torch.Tensor:
+            return self.net(self._to01(x, "x").to(self.device), ia) * 2 - 1
+
+        return {"recon_fn": recon_fn}
+
+    @torch.no_grad()
+    def evaluate_extra(self, datamodule, num: int = 256, batch_size: int = 64) -> dict[str, float]:
+        """Swap error against the exact ground truth, beside the reconstruction error.
+
+        On a datamodule with :meth:`~genface.data.swap.SwapDataModule.swap_eval_set` (synthetic
+        faces), ``num`` held-out poses of A and of B are swapped both ways and compared with
+        the rendered truth; both directions are pooled. Errors are per image on [0, 1] pixels
+        after 8-bit quantisation (:func:`genface.metrics.reconstruction.reconstruction_errors`,
+        as genface-compare's ``recon1k``).
+
+        Returns (empty when the datamodule has no ground truth):
+            ``swap_gt/{mae,psnr,ssim}``: swaps A->B and B->A against the truth;
+            ``swap_gt/noswap_mae``: MAE of the unswapped input against the truth (the
+            do-nothing baseline a swap has to beat);
+            ``swap_recon/{mae,psnr,ssim}``: A->A and B->B reconstructions of the same faces.
+        """
+        from genface.metrics.reconstruction import reconstruction_errors
+
+        ev = datamodule.swap_eval_set(num) if hasattr(datamodule, "swap_eval_set") else None
+        if ev is None:
+            return {}
+        ia, ib = self.identities
+        was_training = self.net.training
+        self.net.eval()
+        sums: dict[str, float] = {}
+
+        def add(prefix: str, truth: torch.Tensor, pred: torch.Tensor) -> None:
+            pred = pred.float().cpu().clamp(0, 1).mul(255).round().div(255)
+            for k, v in reconstruction_errors(truth, pred).items():
+                sums[f"{prefix}/{k}"] = sums.get(f"{prefix}/{k}", 0.0) + float(v.sum())
+
+        for s in range(0, num, batch_size):
+            xa = ev["image_a"][s:s + batch_size].to(self.device)
+            xb = ev["image_b"][s:s + batch_size].to(self.device)
+            za, zb = self.net.encode(xa), self.net.encode(xb)
+            add("swap_gt", ev["a_as_b"][s:s + batch_size], self.net.decode(za, ib))
+            add("swap_gt", ev["b_as_a"][s:s + batch_size], self.net.decode(zb, ia))
+            add("swap_recon", ev["image_a"][s:s + batch_size], self.net.decode(za, ia))
+            add("swap_recon", ev["image_b"][s:s + batch_size], self.net.decode(zb, ib))
+            noswap = (ev["a_as_b"][s:s + batch_size] - ev["image_a"][s:s + batch_size]).abs().mean((1, 2, 3))
+            noswap2 = (ev["b_as_a"][s:s + batch_size] - ev["image_b"][s:s + batch_size]).abs().mean((1, 2, 3))
+            sums["swap_gt/noswap_mae"] = sums.get("swap_gt/noswap_mae", 0.0) + float(noswap.sum() + noswap2.sum())
+        self.net.train(was_training)
+        return {k: v / (2 * num) for k, v in sums.items()}
