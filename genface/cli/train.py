@@ -29,6 +29,9 @@ register_configs()
 warnings.filterwarnings("ignore", message=".*Using ModelCheckpoint with manual optimization.*")
 warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+# genface's datamodule carries the position in the epoch in the checkpoint (FaceDataModule.state_dict),
+# which Lightning's check for stateful dataloaders does not see.
+warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
 
 
 def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
