@@ -123,6 +123,12 @@ class FaceDataModule(L.LightningDataModule):
         rank, world = 0, 1
         if self.trainer is not None:
             rank, world = self.trainer.global_rank, self.trainer.world_size
+        if world > 1 and self.drop_last and -(-len(self.train_set) // world) < self.batch_size:
+            raise ValueError(
+                f"the training set has {len(self.train_set)} images: {-(-len(self.train_set) // world)} per "
+                f"process over {world} processes, fewer than one batch (batch_size={self.batch_size} per "
+                f"process); lower data.batch_size or use fewer devices"
+            )
         self._sampler = ResumableSampler(len(self.train_set), seed=self.seed, rank=rank, world_size=world)
         if self._pending_resume is not None:
             self._sampler.resume_at(self._pending_resume["epoch"], self._pending_resume["batches"] * self.batch_size)
@@ -132,7 +138,11 @@ class FaceDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.val_set is None:
             return []
-        return self._loader(self.val_set, None, False)
+        sampler = None
+        if self.trainer is not None and self.trainer.world_size > 1:  # DDP: each rank validates its shard
+            sampler = ResumableSampler(len(self.val_set), shuffle=False, rank=self.trainer.global_rank,
+                                       world_size=self.trainer.world_size)
+        return self._loader(self.val_set, sampler, False)
 
     def _loader(self, ds: Dataset, sampler: Sampler | None, drop_last: bool) -> DataLoader:
         return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, shuffle=False, drop_last=drop_last,

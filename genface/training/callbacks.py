@@ -106,11 +106,12 @@ class SampleGrid(L.Callback):
         self.write(trainer, pl_module, trainer.global_step)
 
     def write(self, trainer, pl_module, step: int) -> Path | None:
+        # trainer.log_dir is a collective under DDP (a broadcast): every rank must ask for it
+        root = Path(trainer.log_dir or trainer.default_root_dir) / self.dirname
         if not trainer.is_global_zero:
             return None
         images = pl_module.sample_images(self.n, seed=self.seed).float().cpu()
         grid = torchvision.utils.make_grid((images + 1) / 2, nrow=int(self.n**0.5 + 0.5), padding=2, pad_value=1.0)
-        root = Path(trainer.log_dir or trainer.default_root_dir) / self.dirname
         path = save_png(grid, root / f"step_{step:07d}.png", {"step": step, "model": type(pl_module.net).__name__})
         self.last_path = path
         for logger in trainer.loggers:
