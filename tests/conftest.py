@@ -42,6 +42,9 @@ TINY = [
 TINY_MODEL = {
     "dcgan": ["model.net.ngf=8", "model.net.ndf=8", "model.net.z_dim=16"],
     "vae": ["model.net.widths=[8,16,32]", "model.net.z_dim=8", "model.kl_warmup_steps=2"],
+    # FaceSwap trains on A/B pairs: two synthetic identities (the TINY data.* overrides apply to them)
+    "faceswap": ["data=synthetic_swap", "data.dataset.num_identities=2", "model.net.width=0.0625",
+                 "model.preview_every_n_steps=2", "model.preview_samples=4", "model.swap_eval_samples=8"],
 }
 
 

@@ -141,11 +141,13 @@ class Throughput(L.Callback):
 
     @staticmethod
     def _batch_size(batch) -> int:
-        if isinstance(batch, dict):
-            for v in batch.values():
-                if torch.is_tensor(v) and v.ndim == 4:
-                    return v.shape[0]
-        return 0
+        """Training images in a batch: ``image``, or ``image_a`` + ``image_b`` for swap pairs."""
+        if not isinstance(batch, dict):
+            return 0
+        if "image_a" in batch:
+            return sum(batch[k].shape[0] for k in ("image_a", "image_b") if k in batch)
+        image = batch.get("image")
+        return image.shape[0] if torch.is_tensor(image) else 0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self._seen == self.warmup_steps:
