@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genface.config import register_configs, validate_config
+from genface.training.checkpoint import latest_checkpoint
 
 register_configs()
 
@@ -75,8 +76,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path == "last":
-        ckpt_path = str(out / "checkpoints" / "last.ckpt")
+    if ckpt_path == "last":  # the newest of last.ckpt and step_*.ckpt (a kill may fall between them)
+        ckpt_path = str(latest_checkpoint(out / "checkpoints"))
     if loggers:
         for lg in loggers:
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]

@@ -31,14 +31,35 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported" in ln or "global" in ln.lower()]
-        why = lines[0] if lines else str(e).splitlines()[0]
+        lines = [ln.strip() for ln in str(e).splitlines() if "global" in ln.lower()]
+        if not lines:  # the unpickler met bytes that are no pickle opcode: damaged, not malicious
+            why = next((ln.strip() for ln in str(e).splitlines() if "Unsupported" in ln), str(e).splitlines()[0])
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({why})") from e
         raise CheckpointError(
             f"refusing to load {path}: it holds objects other than tensors and plain data, "
-            f"which could run code when unpickled ({why})"
+            f"which could run code when unpickled ({lines[0]})"
         ) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {e}") from e
+
+
+def latest_checkpoint(folder: str | Path) -> Path:
+    """The newest checkpoint in ``folder`` (``last.ckpt`` or a ``step_*.ckpt``), for ``ckpt_path=last``.
+
+    ModelCheckpoint writes the step checkpoint first and ``last.ckpt`` after it; a run killed
+    between the two (or before its first ``last.ckpt``) still resumes from the newest complete
+    file. Writes are atomic renames, so the newest file by modification time is complete;
+    temporary files (``.*.tmp*``) of an interrupted write are ignored.
+
+    Raises:
+        CheckpointError: the folder holds no checkpoint (the message names it).
+    """
+    folder = Path(folder)
+    found = [p for p in folder.glob("*.ckpt") if not p.name.startswith(".")] if folder.is_dir() else []
+    if not found:
+        raise CheckpointError(f"ckpt_path=last: no checkpoint (last.ckpt or step_*.ckpt) in {folder}")
+    # newest first; on equal times prefer last.ckpt, then the higher step
+    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name == "last.ckpt", p.name))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
