@@ -1,7 +1,6 @@
 """Training of ProGAN / StyleGAN / StyleGAN2: growth schedule, mid-phase resume, lazy
 regularisation, path length, the Table-1 ablation configs and the compare presets."""
 
-import csv
 import math
 
 import pytest
@@ -14,7 +13,13 @@ from genface.cli.train import train
 from genface.config import validate_config
 from genface.models.stylegan import ABLATION_CONFIGS
 from genface.training.checkpoint import load_checkpoint
-from genface.training.progan import GrowthSchedule, ProGANModule, StagedGenerator, downsample_real, fade_real
+from genface.training.progan import (
+    GrowthSchedule,
+    ProGANModule,
+    StagedGenerator,
+    downsample_real,
+    fade_real,
+)
 from genface.training.stylegan import StyleGAN2Module, StyleGANModule, path_length_penalty
 from tests.conftest import TINY
 

@@ -122,7 +122,7 @@ class MappingNetwork(nn.Module):
             update_w_avg = self.training
         if update_w_avg and self.w_avg_beta is not None:
             with torch.no_grad():
-                self.w_avg.copy_(x.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(x.detach().mean(0).to(self.w_avg.dtype).lerp(self.w_avg, self.w_avg_beta))
         if self.num_ws is not None:
             x = x[:, None, :].repeat(1, self.num_ws, 1)
         if truncation_psi != 1:

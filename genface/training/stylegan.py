@@ -112,7 +112,7 @@ def path_length_penalty(generator: torch.nn.Module, z: torch.Tensor, pl_mean: to
     (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
     lengths = grad.square().sum(2).mean(1).sqrt()
     with torch.no_grad():
-        pl_mean.copy_(pl_mean.lerp(lengths.mean(), pl_decay))
+        pl_mean.copy_(pl_mean.lerp(lengths.mean().to(pl_mean.dtype), pl_decay))
     penalty = (lengths - pl_mean).square().mean()
     return penalty, lengths
 
