@@ -45,6 +45,13 @@ TINY_MODEL = {
     # FaceSwap trains on A/B pairs: two synthetic identities (the TINY data.* overrides apply to them)
     "faceswap": ["data=synthetic_swap", "data.dataset.num_identities=2", "model.net.width=0.0625",
                  "model.preview_every_n_steps=2", "model.preview_samples=4", "model.swap_eval_samples=8"],
+    # progressive models: 32 images per fade / stabilisation phase (two batches of 16)
+    "progan": ["model.net.fmap_base=64", "model.net.fmap_max=16", "model.net.z_dim=16",
+               "model.fade_images=32", "model.stable_images=32"],
+    "stylegan": ["model.net.fmap_base=64", "model.net.fmap_max=16", "model.net.z_dim=16", "model.net.w_dim=16",
+                 "model.fade_images=32", "model.stable_images=32"],
+    "stylegan2": ["model.net.channel_base=256", "model.net.channel_max=16", "model.net.z_dim=16",
+                  "model.net.w_dim=16"],
 }
 
 

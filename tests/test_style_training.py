@@ -21,23 +21,17 @@ from genface.training.progan import (
     fade_real,
 )
 from genface.training.stylegan import StyleGAN2Module, StyleGANModule, path_length_penalty
-from tests.conftest import TINY
+from tests.conftest import TINY, TINY_MODEL
 
-# Tiny widths for every style model (kept here: the shared TINY_MODEL entries mirror these).
-TINY_STYLE = {
-    "progan": ["model.net.fmap_base=64", "model.net.fmap_max=16", "model.net.z_dim=16",
-               "model.fade_images=32", "model.stable_images=32"],
-    "stylegan": ["model.net.fmap_base=64", "model.net.fmap_max=16", "model.net.z_dim=16", "model.net.w_dim=16",
-                 "model.fade_images=32", "model.stable_images=32"],
-    "stylegan2": ["model.net.channel_base=256", "model.net.channel_max=16", "model.net.z_dim=16",
-                  "model.net.w_dim=16"],
-}
+# Tiny widths: conftest.TINY_MODEL (progan/stylegan/stylegan2)
+TINY_STYLE = {m: TINY_MODEL[m] for m in ("progan", "stylegan", "stylegan2")}
 TINY_ABLATION = ["model.net.fmap_base=64", "model.net.fmap_max=16", "model.net.z_dim=16", "model.net.w_dim=16",
                  "model.fade_images=16", "model.stable_images=16"]
 
 
 def style_cfg(make_cfg, model, *extra, **kw):
-    return make_cfg(model, *TINY, *TINY_STYLE[model], *extra, tiny=False, **kw)
+    assert TINY_STYLE[model]  # make_cfg adds TINY + TINY_MODEL[model]
+    return make_cfg(model, *extra, **kw)
 
 
 # -- growth schedule -----------------------------------------------------------------------------
@@ -295,3 +289,26 @@ def test_compare_presets_compose_and_build(make_cfg, model):
     if model != "stylegan2":
         # a 64k-image budget (1000 steps of 64) reaches 32 px and trains there for a third of it
         assert module.schedule.images_to_full() <= 64000 * 2 // 3
+
+
+def test_ablation_script_trains_each_config_and_writes_the_table(synthetic_cache, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "stylegan_ablation.py"
+    spec = importlib.util.spec_from_file_location("stylegan_ablation", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "ablation"
+    rows = script.main(["--configs", "a", "d", "--steps", "3", "--batch-size", "8", "--num-images", "64",
+                        "--fmap-base", "64", "--fmap-max", "16", "--z-dim", "16", "--metrics", "--grid", "4",
+                        "--override", "data.val_size=8", "--out", str(out)])
+    assert [r["config"] for r in rows] == ["A", "D"]
+    assert rows[0]["loss"] == "wgan" and rows[1]["loss"] == "non_saturating"
+    assert all(r["steps"] == 3 and r["images_seen"] == 24 for r in rows)
+    table = (out / "table.md").read_text()
+    assert "| A | baseline ProGAN | 7.79 | 8.04 |" in table and "| D |" in table
+    assert (out / "samples_a.png").is_file() and (out / "results.json").is_file()
+    # the default schedule reaches the last stage within the budget
+    assert script.default_schedule(300, 32, 32) == (822, 822)
+    assert GrowthSchedule(32, 822, 822).images_to_full() <= 0.6 * 300 * 32
