@@ -146,3 +146,12 @@ def test_joblib_launcher_runs_a_local_parallel_sweep(tmp_path, synthetic_cache):
         check_job_folder(job, ddp=False)
     hydra_cfg = OmegaConf.load(sweeps[0] / "multirun.yaml")
     assert hydra_cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+
+
+@pytest.mark.slow
+def test_ddp_trains_faceswap(tmp_path, synthetic_cache):
+    """FaceSwap (A/B pairs) on 2 gloo processes: one folder, checkpoints and the exported net."""
+    run = tmp_path / "run"
+    run_cli(["model=faceswap", *DDP, *TINY_MODEL["faceswap"], f"hydra.run.dir={run}"], tmp_path, synthetic_cache)
+    check_job_folder(run)
+    assert not (tmp_path / "logs").exists()
