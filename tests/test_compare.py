@@ -14,7 +14,7 @@ def _cfg(out, *extra):
     GlobalHydra.instance().clear()
     initialize_config_module(config_module="genface.configs", version_base="1.3")
     return compose("compare", overrides=[
-        f"out_dir={out}", "budget_images=96", "batch_size=16", "grid_samples=4",
+        f"out_dir={out}", "models=[dcgan,vae]", "budget_images=96", "batch_size=16", "grid_samples=4",
         "metrics=[msssim_pairs1k,recon1k,fid1k_full]",
         "overrides=['data.dataset.num_images=128','data.dataset.num_identities=8','data.val_size=16',"
         "'trainer.enable_progress_bar=false','trainer.enable_model_summary=false','~callbacks.rich_progress_bar']",

@@ -43,7 +43,7 @@ class CompareSchema:
     """Typed keys of ``configs/compare.yaml`` (documented there)."""
 
     task_name: str = "compare"
-    models: list[str] = field(default_factory=lambda: ["dcgan", "vae"])
+    models: list[str] = field(default_factory=lambda: ["dcgan", "vae", "progan", "stylegan", "stylegan2", "faceswap"])
     data: str = "synthetic_faces"
     data_path: str | None = None
     resolution: int = 32

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from pathlib import Path
@@ -47,7 +48,7 @@ def check_writable(directory: str | Path) -> Path:
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".genface_write_test"
+        probe = directory / f".genface_write_test{os.getpid()}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
@@ -74,6 +75,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = instantiate(cfg.model, _convert_="all")  # plain lists/dicts: checkpoints stay weights_only-safe
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
+    if not loggers:  # nothing to report learning rates to (logger=none)
+        callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path == "last":  # the newest of last.ckpt and step_*.ckpt (a kill may fall between them)

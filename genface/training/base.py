@@ -97,7 +97,11 @@ class GenerativeModule(L.LightningModule):
     def guard_finite(self, losses: dict[str, torch.Tensor], batch: Any = None) -> bool:
         """True when every loss is finite. Otherwise write a diagnostic and stop or skip."""
         bad = {k: float(v.detach()) for k, v in losses.items() if not torch.isfinite(v.detach()).all()}
-        if not bad:
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # every rank takes the same decision, so that no rank steps (or waits) alone
+            if not self.trainer.strategy.reduce_boolean_decision(bool(bad), all=False):
+                return True
+        elif not bad:
             return True
         diag = {
             "step": int(self.global_step),
@@ -124,9 +128,11 @@ class GenerativeModule(L.LightningModule):
         )
 
     def _diagnostic_path(self) -> Path:
-        root = Path(self.trainer.log_dir or self.trainer.default_root_dir) if self._trainer else Path(".")
+        # default_root_dir, not log_dir: asking for log_dir is a collective call under DDP
+        root = Path(self.trainer.default_root_dir) if self._trainer else Path(".")
         root.mkdir(parents=True, exist_ok=True)
-        return root / f"nonfinite_step{int(self.global_step)}.json"
+        rank = f"_rank{self.global_rank}" if self._trainer is not None and self.trainer.world_size > 1 else ""
+        return root / f"nonfinite_step{int(self.global_step)}{rank}.json"
 
     # -- sampling ----------------------------------------------------------------------
     def sample_images(self, n: int, seed: int = 0) -> torch.Tensor:

@@ -270,9 +270,9 @@ class FaceSwapModule(GenerativeModule):
         mae_a = (self.net(xa, ia) - xa).abs().mean()
         mae_b = (self.net(xb, ib) - xb).abs().mean()
         bs = len(xa) + len(xb)
-        self.log("val/mae_a", mae_a, batch_size=bs)
-        self.log("val/mae_b", mae_b, batch_size=bs)
-        self.log("val/mae", (mae_a + mae_b) / 2, prog_bar=True, batch_size=bs)
+        self.log("val/mae_a", mae_a, batch_size=bs, sync_dist=True)
+        self.log("val/mae_b", mae_b, batch_size=bs, sync_dist=True)
+        self.log("val/mae", (mae_a + mae_b) / 2, prog_bar=True, batch_size=bs, sync_dist=True)
         return {"mae_a": mae_a, "mae_b": mae_b}
 
     def on_validation_epoch_end(self) -> None:
@@ -282,7 +282,7 @@ class FaceSwapModule(GenerativeModule):
             extra = self.evaluate_extra(dm, num=n)
             for k in ("mae", "psnr", "ssim"):
                 if f"swap_gt/{k}" in extra:
-                    self.log(f"val/swap_gt_{k}", extra[f"swap_gt/{k}"])
+                    self.log(f"val/swap_gt_{k}", extra[f"swap_gt/{k}"], sync_dist=True)
         super().on_validation_epoch_end()  # restores the training RNG
 
     def configure_optimizers(self):
