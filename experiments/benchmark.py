@@ -350,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*Using ModelCheckpoint with manual optimization.*")
+    warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
     import logging
 
     import lightning  # noqa: F401  (configures its loggers on import; quiet them afterwards)
