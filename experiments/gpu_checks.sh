@@ -18,6 +18,6 @@ done
 timeout 100 python3 experiments/bench_stylegan2.py --device cuda --resolutions 64 128 --precision bf16 \
   --compile --batch-size 32 --steps 16 --warmup 8 --out "$OUT/sg2_compile.json" 2>&1 | tail -6
 echo "== compare on GPU (64 px, 32k images per model)"
-timeout 90 python3 -m genface.cli.compare trainer=gpu resolution=64 budget_images=32000 out_dir="$OUT/compare" \
+timeout 90 python3 -m genface.cli.compare trainer_config=gpu resolution=64 budget_images=32000 out_dir="$OUT/compare" \
   "overrides=['~callbacks.rich_progress_bar','trainer.enable_progress_bar=false']" 2>&1 | grep -v "^\s*$" | tail -14
 rm -rf "$OUT/compare/runs"/*/checkpoints "$OUT/compare/runs"/*/pretrained
