@@ -15,8 +15,8 @@ SyntheticFaces feature space; *not* FID) and writes a sample grid. The script wr
         --fmap-base 4096 --fmap-max 256 --z-dim 256
 
 Budget and schedule: ``--steps`` batches of ``--batch-size`` real images; by default the
-growth schedule is scaled so that the final resolution is fully faded in after 60% of the
-budget (``--fade-images`` / ``--stable-images`` override it).
+growth schedule is scaled so that every phase up to the final resolution's stabilisation fits
+in 60% of the budget (``--fade-images`` / ``--stable-images`` override it).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ ROWS = {"a": "A baseline ProGAN", "b": "B + tuning (incl. bilinear up/down)", "c
 
 
 def default_schedule(steps: int, batch_size: int, resolution: int, start_stage: int = 0) -> tuple[int, int]:
-    """Fade = stable images such that the last stage is fully faded in after 60% of the budget."""
+    """Fade = stable images such that 4x4, every fade-in and every stabilisation (the last one
+    included) fit in 60% of the budget; the last stage trains alone for the remaining 40%."""
     growing = num_stages(resolution) - 1 - start_stage
     images = int(0.6 * steps * batch_size)
     per = max(1, images // (2 * growing + 1)) if growing > 0 else images
