@@ -48,7 +48,7 @@ class CompareSchema:
     data_path: str | None = None
     resolution: int = 32
     batch_size: int = 64
-    budget_images: int = 64000
+    budget_images: int = 12800
     seeds: list[int] = field(default_factory=lambda: [0])
     trainer_config: str = "cpu"
     metrics: list[str] = field(default_factory=list)
