@@ -52,18 +52,20 @@ def _final_state(result):
     return state
 
 
+@pytest.mark.parametrize("stop", [6, 8])
 @pytest.mark.parametrize("model", MODELS)
-def test_resume_continues_exactly(make_cfg, model, tmp_path):
-    """A run stopped at step 6 (mid-epoch 1) and resumed to 10 equals an uninterrupted run of 10."""
+def test_resume_continues_exactly(make_cfg, model, stop, tmp_path):
+    """A run stopped at step 6 (mid-epoch 1) or 8 (the last batch of epoch 1) and resumed to 10
+    equals an uninterrupted run of 10."""
     common = ["trainer.max_steps=10", "data.dataset.num_images=80", "data.val_size=8",
-              "callbacks.model_checkpoint.every_n_train_steps=3", "callbacks.ema.decay=0.5"]
+              "callbacks.model_checkpoint.every_n_train_steps=2", "callbacks.ema.decay=0.5"]
     # 72 training images / batch 16 = 4 batches an epoch: step 6 is inside the second epoch
     full = _final_state(train(make_cfg(model, *common, output_dir=tmp_path / "full")))
     part = make_cfg(model, *common, output_dir=tmp_path / "part")
     with open_dict(part):
-        part.trainer.max_steps = 6
+        part.trainer.max_steps = stop
     train(part)
-    ckpt = tmp_path / "part" / "checkpoints" / "step_0000006.ckpt"
+    ckpt = tmp_path / "part" / "checkpoints" / f"step_{stop:07d}.ckpt"
     resumed_cfg = make_cfg(model, *common, f"ckpt_path={ckpt}", output_dir=tmp_path / "resumed")
     resumed = train(resumed_cfg)
     assert resumed["trainer"].global_step == 10

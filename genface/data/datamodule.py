@@ -145,9 +145,13 @@ class FaceDataModule(L.LightningDataModule):
         return self._loader(self.val_set, sampler, False)
 
     def _loader(self, ds: Dataset, sampler: Sampler | None, drop_last: bool) -> DataLoader:
+        # The loader's own generator: creating an iterator (each epoch) then draws its worker
+        # seed from it, not from the global RNG that training draws from, so a run resumed at
+        # an epoch boundary continues exactly.
         return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, shuffle=False, drop_last=drop_last,
                           num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.num_workers > 0)
+                          persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed))
 
     # The position in the epoch travels in the checkpoint (Lightning saves a datamodule's state_dict).
     def state_dict(self) -> dict[str, Any]:
