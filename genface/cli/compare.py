@@ -240,14 +240,12 @@ def headline_metrics(rows: list[dict[str, Any]]) -> list[str]:
 def summary_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """The main table: one row per model and seed."""
     metric_names = headline_metrics(rows)
-    loss_names = sorted({k for r in rows for k in r["final_losses"]})
-    header = ["model", "seed", "params", "images/s", "train s", "wall s"]
-    header += [f"loss {'total' if k == 'loss' else k}" for k in loss_names] + metric_names
+    header = ["model", "seed", "params", "images/s", "train s", "wall s", "final losses", *metric_names]
     body = []
     for r in rows:
+        losses = ", ".join(f"{'total' if k == 'loss' else k} {_fmt(v)}" for k, v in sorted(r["final_losses"].items()))
         line = [r["model"], str(r["seed"]), _fmt(r["parameters"]["total"]), _fmt(r["images_per_s"]),
-                _fmt(r["train_time_s"]), _fmt(r["wall_time_s"])]
-        line += [_fmt(r["final_losses"].get(k, float("nan"))) for k in loss_names]
+                _fmt(r["train_time_s"]), _fmt(r["wall_time_s"]), losses]
         line += [_fmt(r["metrics"].get(k, float("nan"))) for k in metric_names]
         body.append(line)
     return header, body
@@ -363,7 +361,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     header, body = summary_rows(rows)
     table = Table(title="genface-compare")
     for h in header:
-        table.add_column(h, justify="right" if h not in ("model",) else "left")
+        table.add_column(h, justify="left" if h in ("model", "final losses") else "right")
     for b in body:
         table.add_row(*b)
     console.print(table)
