@@ -287,8 +287,10 @@ def test_compare_presets_compose_and_build(make_cfg, model):
     module = instantiate(cfg.model, _convert_="all")
     assert module.net.z_dim == 128
     if model != "stylegan2":
-        # 32 px is fully faded in after 18k images: within a third of the default 64k-image budget
-        assert module.schedule.images_to_full() == 18000 <= 64000 // 3
+        # 32 px is fully faded in within the comparison's default budget
+        from genface.cli.compare import CompareSchema
+
+        assert module.schedule.images_to_full() == 12000 <= CompareSchema().budget_images
 
 
 def test_ablation_script_trains_each_config_and_writes_the_table(synthetic_cache, tmp_path):

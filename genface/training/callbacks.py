@@ -24,7 +24,8 @@ class EMA(L.Callback):
     StyleGAN's w_avg) are copied, not averaged.
 
     Args:
-        decay: beta; 0.999 suits short runs, StyleGAN uses 0.5^(32 / 10k images) per batch of 32.
+        decay: beta, reached after a warm-up of min(beta, (1 + n) / (10 + n)) at step n after
+            ``start_step``; StyleGAN uses 0.5^(32 / 10k images) per batch of 32 (about 0.998).
         start_step: steps before averaging starts (the copy tracks the weights exactly until then).
         every_n_steps: update interval in steps.
     """
@@ -61,7 +62,10 @@ class EMA(L.Callback):
         step = trainer.global_step
         if not self.enabled or step % self.every_n_steps:
             return
-        decay = 0.0 if step <= self.start_step else self.decay
+        # warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
+        # average follows the weights closely, so that a short run's EMA is not mostly its init
+        n = step - self.start_step
+        decay = 0.0 if n <= 0 else min(self.decay, (1 + n) / (10 + n))
         src = self._target(pl_module)
         for e, p in zip(self.module.parameters(), src.parameters()):
             e.lerp_(p.detach(), 1.0 - decay)
