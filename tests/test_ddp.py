@@ -155,3 +155,13 @@ def test_ddp_trains_faceswap(tmp_path, synthetic_cache):
     run_cli(["model=faceswap", *DDP, *TINY_MODEL["faceswap"], f"hydra.run.dir={run}"], tmp_path, synthetic_cache)
     check_job_folder(run)
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["progan", "stylegan", "stylegan2"])
+def test_ddp_trains_the_style_family(tmp_path, synthetic_cache, model):
+    """ProGAN / StyleGAN (growing, image counter) and StyleGAN2 (lazy R1 + path length) on 2 gloo processes."""
+    run = tmp_path / "run"
+    run_cli([f"model={model}", *DDP, *TINY_MODEL[model], f"hydra.run.dir={run}"], tmp_path, synthetic_cache)
+    check_job_folder(run)
+    assert not (tmp_path / "logs").exists()
