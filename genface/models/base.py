@@ -20,6 +20,9 @@ from typing import Any, ClassVar
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
+
+from genface.nn.latent import GANWrapperAPI
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -108,3 +111,25 @@ def check_resolution(resolution: int, valid: tuple[int, ...], model: str) -> int
     if resolution not in valid:
         raise ValueError(f"{model} supports resolutions {list(valid)}, got {resolution}")
     return resolution
+
+
+class GANPair(PretrainedMixin, GANWrapperAPI, nn.Module):
+    """A generator + discriminator pair built from one dataclass config (ProGAN, StyleGAN, StyleGAN2).
+
+    Subclasses set ``config_class``, ``generator_class`` and ``discriminator_class``; both
+    networks are built from the same config. Calling the pair runs the generator, and the
+    notebook API (``generate``, ``mapping``, ``synthesis``, ...) delegates to it.
+
+    Args:
+        config: a ``config_class`` instance or mapping; ``None`` = the defaults.
+        **overrides: fields of ``config_class`` to change.
+    """
+
+    generator_class: ClassVar[type[nn.Module]]
+    discriminator_class: ClassVar[type[nn.Module]]
+
+    def __init__(self, config: Any = None, **overrides: Any):
+        super().__init__()
+        self.config = cfg = build_config(self.config_class, config, **overrides)
+        self.generator = self.generator_class(cfg)
+        self.discriminator = self.discriminator_class(cfg)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genface.models.base import PretrainedMixin, build_config
+from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.nn.equalized import EqualConv2d, EqualLinear
-from genface.nn.latent import GANWrapperAPI, GeneratorAPI
+from genface.nn.latent import GeneratorAPI
 from genface.nn.progressive import (
     ProgressiveDiscriminator,
     check_resolution,
@@ -194,7 +194,7 @@ class ProGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
         self.config = cfg
 
 
-class ProGAN(PretrainedMixin, GANWrapperAPI, nn.Module):
+class ProGAN(GANPair):
     """ProGAN generator + discriminator pair (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Calling it runs the generator; ``generate``/``interpolate``/``mapping``/``synthesis``
@@ -206,9 +206,5 @@ class ProGAN(PretrainedMixin, GANWrapperAPI, nn.Module):
     """
 
     config_class = ProGANConfig
-
-    def __init__(self, config: ProGANConfig | None = None, **overrides):
-        super().__init__()
-        self.config = cfg = build_config(ProGANConfig, config, **overrides)
-        self.generator = ProGANGenerator(cfg)
-        self.discriminator = ProGANDiscriminator(cfg)
+    generator_class = ProGANGenerator
+    discriminator_class = ProGANDiscriminator

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genface.models.base import PretrainedMixin, build_config
+from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.nn.equalized import EqualConv2d, EqualLinear
-from genface.nn.latent import GANWrapperAPI, GeneratorAPI
+from genface.nn.latent import GeneratorAPI
 from genface.nn.progressive import (
     ProgressiveDiscriminator,
     check_resolution,
@@ -292,7 +292,7 @@ class StyleGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
         self.config = cfg
 
 
-class StyleGAN(PretrainedMixin, GANWrapperAPI, nn.Module):
+class StyleGAN(GANPair):
     """StyleGAN generator + discriminator (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Args:
@@ -301,12 +301,8 @@ class StyleGAN(PretrainedMixin, GANWrapperAPI, nn.Module):
     """
 
     config_class = StyleGANConfig
-
-    def __init__(self, config: StyleGANConfig | None = None, **overrides):
-        super().__init__()
-        self.config = cfg = build_config(StyleGANConfig, config, **overrides)
-        self.generator = StyleGANGenerator(cfg)
-        self.discriminator = StyleGANDiscriminator(cfg)
+    generator_class = StyleGANGenerator
+    discriminator_class = StyleGANDiscriminator
 
     @classmethod
     def ablation(cls, name: str, **overrides) -> StyleGAN:

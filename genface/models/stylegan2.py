@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genface.models.base import PretrainedMixin, build_config
+from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.nn.equalized import EqualConv2d, EqualLinear, leaky_relu
-from genface.nn.latent import GANWrapperAPI, GeneratorAPI
+from genface.nn.latent import GeneratorAPI
 from genface.nn.minibatch import MinibatchStdDev
 from genface.nn.progressive import check_resolution
 from genface.nn.resample import Blur
@@ -258,7 +258,7 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
         return self.out(self.fc(x.flatten(1)))
 
 
-class StyleGAN2(PretrainedMixin, GANWrapperAPI, nn.Module):
+class StyleGAN2(GANPair):
     """StyleGAN2 generator + discriminator (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Args:
@@ -267,9 +267,5 @@ class StyleGAN2(PretrainedMixin, GANWrapperAPI, nn.Module):
     """
 
     config_class = StyleGAN2Config
-
-    def __init__(self, config: StyleGAN2Config | None = None, **overrides):
-        super().__init__()
-        self.config = cfg = build_config(StyleGAN2Config, config, **overrides)
-        self.generator = StyleGAN2Generator(cfg)
-        self.discriminator = StyleGAN2Discriminator(cfg)
+    generator_class = StyleGAN2Generator
+    discriminator_class = StyleGAN2Discriminator
