@@ -97,26 +97,36 @@ class FaceDataModule(L.LightningDataModule):
         if self.dataset is not None:
             return
         ds = self._dataset_factory() if not isinstance(self._dataset_factory, Dataset) else self._dataset_factory
-        n = len(ds)
-        if n == 0:
-            raise ValueError("the dataset is empty")
-        first = ds[0]
-        if not isinstance(first, dict) or "image" not in first:
-            raise TypeError(f"{type(ds).__name__} items must be dicts with an 'image' tensor (genface.data contract)")
-        side = first["image"].shape[-1]
-        if side != self.resolution:
-            raise ValueError(f"{type(ds).__name__} gives {side} px images but data.resolution={self.resolution}")
-        val = min(self.val_size, n // 10)
-        g = torch.Generator().manual_seed(self.seed)
-        perm = torch.randperm(n, generator=g).tolist()
+        self.check_dataset(ds, type(ds).__name__)
         self.dataset = ds
-        self.train_set = Subset(ds, perm[val:]) if val else ds
-        self.val_set = Subset(ds, perm[:val]) if val else None
+        self.train_set, self.val_set = self.split(ds)
         if len(self.train_set) < self.batch_size and self.drop_last:
             raise ValueError(
                 f"the training set has {len(self.train_set)} images, fewer than one batch "
                 f"(batch_size={self.batch_size}); lower data.batch_size or set data.drop_last=false"
             )
+
+    def check_dataset(self, ds: Dataset, name: str) -> None:
+        """Raise a clear error unless ``ds`` is non-empty, follows the sample contract and has
+        ``resolution``-pixel images; ``name`` says which dataset in the message."""
+        if len(ds) == 0:
+            raise ValueError(f"{name}: the dataset is empty")
+        first = ds[0]
+        if not isinstance(first, dict) or "image" not in first:
+            raise TypeError(f"{name} items must be dicts with an 'image' tensor (genface.data contract)")
+        side = first["image"].shape[-1]
+        if side != self.resolution:
+            raise ValueError(f"{name} gives {side} px images but data.resolution={self.resolution}")
+
+    def split(self, ds: Dataset, seed_offset: int = 0) -> tuple[Dataset, Dataset | None]:
+        """(train, validation) subsets: ``min(val_size, len/10)`` images held out by a seeded
+        permutation (seed + ``seed_offset``); no validation set when that is 0."""
+        n = len(ds)
+        val = min(self.val_size, n // 10)
+        if not val:
+            return ds, None
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + seed_offset)).tolist()
+        return Subset(ds, perm[val:]), Subset(ds, perm[:val])
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup() first"

@@ -108,24 +108,6 @@ class SwapDataModule(FaceDataModule):
         self.synthetic = None  # the SyntheticFaces behind the pairs, when there is one
 
     # -- setup ---------------------------------------------------------------------------
-    def _check(self, ds: Dataset, side: str) -> None:
-        if len(ds) == 0:
-            raise ValueError(f"the {side} faces are empty")
-        first = ds[0]
-        if not isinstance(first, dict) or "image" not in first:
-            raise TypeError(f"{side} items must be dicts with an 'image' tensor (genface.data contract)")
-        res = first["image"].shape[-1]
-        if res != self.resolution:
-            raise ValueError(f"the {side} faces are {res} px but data.resolution={self.resolution}")
-
-    def _split(self, ds: Dataset, offset: int) -> tuple[Dataset, Dataset | None]:
-        n = len(ds)
-        val = min(self.val_size, n // 10)
-        if not val:
-            return ds, None
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + offset)).tolist()
-        return Subset(ds, perm[val:]), Subset(ds, perm[:val])
-
     def setup(self, stage: str | None = None) -> None:
         from genface.data.synthetic import SyntheticFaces
         from genface.faces.pairs import SwapPairDataset
@@ -152,10 +134,10 @@ class SwapDataModule(FaceDataModule):
                     raise FileNotFoundError(f"data.{name}={d} is not a folder (extract faces into it with "
                                             "genface-extract, see docs/tutorial-swap.md)")
             faces_a, faces_b = _build(self._factory_a), _build(self._factory_b)
-        self._check(faces_a, "A")
-        self._check(faces_b, "B")
-        train_a, val_a = self._split(faces_a, 0)
-        train_b, val_b = self._split(faces_b, 1)
+        self.check_dataset(faces_a, "the A faces")
+        self.check_dataset(faces_b, "the B faces")
+        train_a, val_a = self.split(faces_a, 0)
+        train_b, val_b = self.split(faces_b, 1)
         self.faces_a, self.faces_b = faces_a, faces_b
         self.train_set = SwapPairDataset(train_a, train_b, length=self.length, seed=self.seed)
         self.val_set = (SwapPairDataset(val_a, val_b, seed=self.seed + 1)
