@@ -17,7 +17,6 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -113,7 +112,6 @@ def main(cfg: DictConfig) -> float | None:
         if metric not in result["metrics"]:
             raise KeyError(f"optimized_metric {metric!r} was not logged; logged: {sorted(result['metrics'])}")
         return result["metrics"][metric]
-    _ = HydraConfig.get()
     return None
 
 

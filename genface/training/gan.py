@@ -73,10 +73,6 @@ class GANModule(GenerativeModule):
     def discriminator_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.discriminator(x).flatten()
 
-    def discriminator_kwargs(self) -> dict[str, Any]:
-        """Extra keyword arguments for the discriminator (used by the gradient penalty)."""
-        return {}
-
     def sample_z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.net.z_dim, device=self.device)
 
