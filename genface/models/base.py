@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from genface import provenance
 from genface.nn.latent import GANWrapperAPI
 
 CONFIG_NAME = "config.json"
@@ -69,7 +70,7 @@ class PretrainedMixin:
         tmp.replace(directory / CONFIG_NAME)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         tmpw = directory / (WEIGHTS_NAME + ".tmp")
-        save_file(state, str(tmpw), metadata={"format": "pt", "synthetic": "true"})
+        save_file(state, str(tmpw), metadata={"format": "pt", **provenance.model_metadata(self, state)})
         tmpw.replace(directory / WEIGHTS_NAME)
         return directory
 

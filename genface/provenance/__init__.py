@@ -5,8 +5,8 @@ cannot be mistaken for a photograph of a real person:
 
 1. **C2PA content credentials** (:mod:`genface.provenance.credentials`): a signed manifest
    embedded in the PNG, JPEG or MP4 with the assertions the C2PA specification defines for
-   AI generation: ``c2pa.actions`` with ``c2pa.created`` (or ``c2pa.edited`` for a face
-   swap), the IPTC digital source type ``trainedAlgorithmicMedia`` (or
+   AI generation: ``c2pa.actions`` with ``c2pa.created`` (or ``c2pa.opened`` + ``c2pa.edited``
+   for a face swap of a real file, attached as the parent ingredient), the IPTC digital source type ``trainedAlgorithmicMedia`` (or
    ``compositeWithTrainedAlgorithmicMedia``), the generator's name and version, and a
    genface assertion with the model class and the SHA-256 of its weights.
 2. **An invisible watermark** (:mod:`genface.provenance.watermark`, DWT-DCT-SVD) in the
@@ -50,7 +50,6 @@ PROVENANCE: dict[str, str] = {
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 SOURCE_TYPE = {"created": IPTC + "trainedAlgorithmicMedia",
                "swapped": IPTC + "compositeWithTrainedAlgorithmicMedia"}
-C2PA_ACTION = {"created": "c2pa.created", "swapped": "c2pa.edited"}
 #: Label of genface's own assertion in the manifest.
 ASSERTION = "org.genface.provenance"
 #: Environment switch: "on" (default), "no-c2pa", "no-watermark" or "metadata-only".
@@ -239,22 +238,37 @@ def model_metadata(model=None, state: dict | None = None) -> dict[str, str]:
                          f"+{(o.weights_sha256 or '0000')[:4]}"}
 
 
-def manifest_for(name: str, mime: str, org: Origin, marked: bool, note: str = "") -> dict:
-    """The C2PA manifest definition genface signs for a file."""
+def manifest_for(name: str, mime: str, org: Origin, marked: bool, note: str = "", parent: bool = False) -> dict:
+    """The C2PA manifest definition genface signs for a file.
+
+    Args:
+        name: the file name (the manifest's title).
+        mime: its MIME type.
+        org: what made it.
+        marked: whether its pixels carry the watermark.
+        note: why not, if not.
+        parent: the swap's source file is attached as the ingredient labelled ``source``:
+            the actions are then ``c2pa.opened`` (that ingredient) + ``c2pa.edited``, as the
+            specification asks of an edit. A swap without one is ``c2pa.created`` with the
+            composite source type.
+    """
     agent = {"name": "genface", "version": genface.__version__}
-    action = {"action": C2PA_ACTION[org.action], "digitalSourceType": SOURCE_TYPE[org.action],
+    edit = org.action == "swapped" and parent
+    action = {"action": "c2pa.edited" if edit else "c2pa.created", "digitalSourceType": SOURCE_TYPE[org.action],
               "softwareAgent": agent}
     if org.description:
         action["description"] = org.description
+    actions = [{"action": "c2pa.opened", "parameters": {"ingredientIds": ["source"]}}, action] if edit else [action]
     wm: dict[str, Any] = {"method": f"invisible-watermark {watermark.METHOD}", "embedded": marked,
                           "payload_bits": watermark.PAYLOAD_BITS,
                           "payload_hex": (watermark.MAGIC.hex() + (org.weights_sha256 or "0000")[:4])}
     if note:
         wm["note"] = note
     ours = {"synthetic": True, "notice": PROVENANCE["notice"], "model_class": org.model_class,
-            "weights_sha256": org.weights_sha256, "watermark": wm}
+            "weights_sha256": org.weights_sha256, "watermark": wm,
+            "source": Path(org.source).name if org.source else None}
     return {"claim_generator_info": [agent], "title": name, "format": mime,
-            "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [action]}},
+            "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": actions}},
                            {"label": ASSERTION, "data": {k: v for k, v in ours.items() if v is not None}}]}
 
 
@@ -312,9 +326,11 @@ def _sign_bytes(data: bytes, name: str, mime: str, org: Origin, marked: bool, no
         return data
     from genface.provenance import credentials
 
+    src = Path(org.source) if org.source else None
+    parent = src is not None and src.suffix.lower() in credentials.MIME and src.is_file()
     try:
-        return credentials.sign(data, mime, manifest_for(name, mime, org, marked, note), credential(),
-                                ingredient=Path(org.source) if org.source else None)
+        return credentials.sign(data, mime, manifest_for(name, mime, org, marked, note, parent), credential(),
+                                ingredient=src if parent else None)
     except Exception as e:  # a broken credential must not lose a training run's output
         _once(f"signfail{type(e).__name__}", f"provenance: C2PA signing failed ({type(e).__name__}: {e}); "
                                              "writing files with the watermark and plain metadata only")

@@ -82,8 +82,9 @@ class Report:
             if label.startswith("c2pa.actions"):
                 for a in data.get("actions", []):
                     src = a.get("digitalSourceType", "").rsplit("/", 1)[-1]
-                    lines.append(f"  {label}: {a.get('action')}, digitalSourceType {src}"
-                                 + (f", \"{a['description']}\"" if a.get("description") else ""))
+                    lines.append(f"  {label}: {a.get('action')}" + (f", digitalSourceType {src}" if src else "")
+                                 + (f", \"{a['description']}\"" if a.get("description") else "")
+                                 + (" (the source file, as ingredient)" if a.get("action") == "c2pa.opened" else ""))
             elif label == "org.genface.provenance":
                 wm = data.get("watermark", {})
                 lines.append(f"  {label}: model {data.get('model_class', '?')}, weights sha256 "

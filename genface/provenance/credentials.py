@@ -184,17 +184,17 @@ def sign(data: bytes, mime: str, manifest: dict, cred: Credential, ingredient: P
         mime: its MIME type (see :data:`MIME`).
         manifest: the manifest definition (see :func:`genface.provenance.manifest_for`).
         cred: the signing credential.
-        ingredient: a source file recorded as the ``parentOf`` ingredient (the real video a
-            face swap edited); ``None`` = none.
+        ingredient: a source file recorded as the ``parentOf`` ingredient labelled ``source``
+            (the real video a face swap edited); ``None`` = none.
     """
     import io
 
     import c2pa
 
     with c2pa.Builder(manifest, context=_context(cred.anchors_pem)) as builder:
-        if ingredient is not None and Path(ingredient).suffix.lower() in MIME:
+        if ingredient is not None:
             with open(ingredient, "rb") as f:
-                builder.add_ingredient({"title": Path(ingredient).name, "relationship": "parentOf"},
+                builder.add_ingredient({"title": Path(ingredient).name, "relationship": "parentOf", "label": "source"},
                                        MIME[Path(ingredient).suffix.lower()], f)
         src, dst = io.BytesIO(data), io.BytesIO()
         with _signer(cred) as signer:
