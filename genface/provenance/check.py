@@ -11,6 +11,8 @@ Manifest status:
   nothing about who signed, and the report says so);
 * ``tampered``: a hash in the manifest no longer matches the file (its pixels, frames or the
   manifest were changed after signing);
+* ``untrusted``: signature and hashes match, but the signer chains to none of those
+  anchors (the validator reports ``signingCredential.untrusted``);
 * ``invalid``: the manifest is there but fails for another reason (a bad signature or
   certificate);
 * ``absent``: the file has no manifest (never signed, or re-encoded, which drops it);
@@ -35,7 +37,7 @@ class Report:
 
     Attributes:
         path: the file.
-        manifest: ``valid``, ``tampered``, ``invalid``, ``absent`` or ``unavailable``.
+        manifest: ``valid``, ``untrusted``, ``tampered``, ``invalid``, ``absent`` or ``unavailable``.
         trusted: the signer chains to a trust anchor (see the module docstring).
         failures: the validator's failure codes and explanations.
         signer: common name, issuer, algorithm of the signing certificate.
@@ -87,8 +89,8 @@ class Report:
                                  + (" (the source file, as ingredient)" if a.get("action") == "c2pa.opened" else ""))
             elif label == "org.genface.provenance":
                 wm = data.get("watermark", {})
-                lines.append(f"  {label}: model {data.get('model_class', '?')}, weights sha256 "
-                             f"{data.get('weights_sha256', '?')}")
+                lines.append(f"  {label}: model {data.get('model_class', 'unknown')}, weights sha256 "
+                             f"{data.get('weights_sha256', 'unknown')}" + (f", source {data['source']}" if data.get("source") else ""))
                 lines.append(f"    watermark recorded: {wm.get('method')} embedded={wm.get('embedded')} "
                              f"payload {wm.get('payload_hex')}" + (f" ({wm['note']})" if wm.get("note") else ""))
             else:
@@ -146,6 +148,8 @@ def _manifest(report: Report, path: Path) -> str | None:
         report.manifest = "valid"
     elif any("mismatch" in c or "Mismatch" in c for c in codes):
         report.manifest = "tampered"
+    elif all(c == "signingCredential.untrusted" for c in codes):
+        report.manifest = "untrusted"
     else:
         report.manifest = "invalid"
     report.trusted = store["state"] == "Trusted"
