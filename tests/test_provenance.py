@@ -192,6 +192,15 @@ def test_without_c2pa_genface_falls_back_and_says_so_once(tmp_path, monkeypatch,
     assert credentials.read(a) is None  # really written without a manifest
 
 
+def test_without_invisible_watermark_files_are_still_signed(tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "imwatermark.dwtDctSvd", None)
+    with caplog.at_level(logging.WARNING, logger="genface.provenance"):
+        rep = provenance.verify(provenance.save_image(_face(), tmp_path / "a.png"))
+    assert sum("watermark is OFF" in r.getMessage() for r in caplog.records) == 1
+    assert rep.manifest == "valid" and rep.assertions[provenance.ASSERTION]["watermark"]["embedded"] is False
+    assert "not installed" in rep.watermark["note"]
+
+
 def test_turning_marks_off_is_explicit_and_logged(tmp_path, monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="genface.provenance"):
         provenance.configure(watermark=False)

@@ -18,7 +18,8 @@ cannot be mistaken for a photograph of a real person:
 All three are on by default. Turning the first two off takes an explicit option
 (:func:`configure` or ``$GENFACE_PROVENANCE``), which is logged as a warning; the plain
 metadata cannot be turned off. When ``c2pa-python`` is not installed genface still runs,
-writes the watermark and the metadata, and says once that credentials are off. See
+writes the watermark and the metadata, and says once that credentials are off (the same
+for ``invisible-watermark`` and the watermark). See
 ``docs/provenance.md`` and ``docs/responsible-use.md``.
 
 Check a file with :func:`verify` or ``genface-provenance verify FILE``.
@@ -144,6 +145,19 @@ def c2pa_available() -> bool:
         _once("no-c2pa", f"provenance: c2pa-python is not importable ({e}); C2PA content credentials "
                          "are OFF, files carry the watermark and plain metadata only. "
                          "Install it with: pip install 'genface[provenance]'")
+        return False
+    return True
+
+
+def watermark_available() -> bool:
+    """True when ``invisible-watermark`` and PyWavelets import; says once (a warning) when not."""
+    try:
+        import imwatermark.dwtDctSvd  # noqa: F401
+        import pywt  # noqa: F401
+    except Exception as e:
+        _once("no-imwatermark", f"provenance: invisible-watermark is not importable ({e}); the invisible "
+                                "watermark is OFF, files carry credentials and plain metadata only. Install it "
+                                "with: pip install PyWavelets && pip install --no-deps invisible-watermark")
         return False
     return True
 
@@ -313,6 +327,8 @@ def watermark_frame(rgb, org: Origin | None = None) -> tuple[Any, str]:
     """
     if not settings().watermark:
         return rgb, "watermark turned off"
+    if not watermark_available():
+        return rgb, "invisible-watermark not installed"
     h, w = rgb.shape[:2]
     if not watermark.can_mark(h, w):
         _once(f"small{w}x{h}", f"provenance: {w}x{h} pictures are too small for the invisible watermark "
@@ -442,7 +458,8 @@ def verify(path: str | Path):
 
 
 __all__ = [
-    "PROVENANCE", "SOURCE_TYPE", "Settings", "settings", "configure", "c2pa_available", "credential",
+    "PROVENANCE", "SOURCE_TYPE", "Settings", "settings", "configure", "c2pa_available", "watermark_available",
+    "credential",
     "Origin", "origin", "weights_sha256", "model_metadata", "manifest_for", "png_info", "save_image",
     "save_png", "watermark_frame", "video_metadata", "sign_file", "is_marked_png", "verify",
 ]

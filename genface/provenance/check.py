@@ -193,9 +193,13 @@ def verify(path: str | Path, max_frames: int = 60) -> Report:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    from genface import provenance
+
     report = Report(str(path))
     expected = _manifest(report, path)
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    if not provenance.watermark_available():
+        det = watermark.Detection(False, note="invisible-watermark is not installed")
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
         from genface.faces.io import VideoReader
 
         with VideoReader(path) as reader:
