@@ -148,6 +148,12 @@ def test_watermark_payload_bits():
     assert det.found and det.bit_accuracy == 1.0 and det.model_hash16 == "abcd"
     with pytest.raises(ValueError, match="too small"):
         watermark.embed(_face(32), None)
+    import cv2
+
+    half = cv2.resize(marked, (64, 64), interpolation=cv2.INTER_AREA)  # a 0.5x thumbnail
+    assert not watermark.detect(half, retry_scales=()).found
+    again = watermark.detect(half, "abcd0123")
+    assert again.found and "rescale" in again.note
 
 
 def test_video_frames_watermarked_and_file_signed(tmp_path):

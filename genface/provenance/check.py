@@ -96,14 +96,16 @@ class Report:
             else:
                 lines.append(f"  {label}")
         w = self.watermark
-        if w.get("note"):
-            lines.append(f"watermark ({watermark.METHOD}): not decodable: {w['note']}")
+        if not w.get("bits"):
+            lines.append(f"watermark ({watermark.METHOD}): not decodable: {w.get('note')}")
         else:
             head = "found" if w.get("found") else "not found"
             lines.append(f"watermark ({watermark.METHOD}, {watermark.PAYLOAD_BITS} bits): {head}; magic "
                          f"{w.get('magic_correct')}/{watermark.MAGIC_BITS} bits correct (threshold "
                          f"{watermark.MAGIC_MIN_CORRECT}); model hash bits {w.get('model_hash16')}")
             lines.append(f"  bits: {w.get('bits')}")
+            if w.get("note"):
+                lines.append(f"  note: {w['note']}")
             if w.get("bit_accuracy") is not None:
                 lines.append(f"  bit accuracy vs the manifest's payload: {w['bit_accuracy']:.3f}")
             if w.get("frames", 1) > 1:
