@@ -63,3 +63,6 @@ def test_learning_rates_are_named_per_network(make_cfg, model, names):
     out = train(make_cfg(model))["output_dir"]
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     assert sorted(h for h in header if h.startswith("lr")) == names
+    card = (out / "pretrained" / "README.md").read_text()  # the model card of the run
+    assert "images seen: 64" in card and "steps: 4" in card  # 4 batches of 16
+    assert "genface.data.synthetic.SyntheticFaces" in card and f"| {names[0]} |" in card

@@ -99,11 +99,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     finally:
         _finish_wandb(loggers)
     wall = time.perf_counter() - start
-    if cfg.get("export_pretrained") and trainer.is_global_zero and not trainer.fast_dev_run:
-        module.export_pretrained(out / "pretrained")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    if cfg.get("export_pretrained") and trainer.is_global_zero and not trainer.fast_dev_run:
+        module.net.card_info = _card_info(cfg, trainer, module, metrics, wall)  # for the model card
+        module.export_pretrained(out / "pretrained")
     return {"metrics": metrics, "wall_time_s": wall, "trainer": trainer, "module": module,
             "datamodule": datamodule, "output_dir": out}
+
+
+def _card_info(cfg: DictConfig, trainer: Any, module: Any, metrics: dict[str, float], wall: float) -> dict:
+    """What the run knows about the trained model, for its README.md (genface.models.card)."""
+    from genface.models.card import training_card_info
+
+    seen = getattr(module, "images_seen", None)  # progressive GANs count it exactly
+    if seen is None:  # batches drawn x batch size x processes
+        batches = trainer.fit_loop.epoch_loop._batches_that_stepped
+        seen = int(batches * cfg.data.get("batch_size", 0) * trainer.world_size)
+    return training_card_info(cfg, images_seen=int(seen), steps=int(trainer.global_step),
+                              metrics=metrics, wall_time_s=wall)
 
 
 def _finish_wandb(loggers: list[Any]) -> None:

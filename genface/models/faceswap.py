@@ -258,7 +258,10 @@ class FaceSwap(PretrainedMixin, nn.Module):
 
     @torch.no_grad()
     def swap(self, x: torch.Tensor, to: int | torch.Tensor, return_mask: bool = False):
-        """Swap faces ``x`` (any identity) into identity ``to`` (no gradients)."""
+        """Swap faces ``x`` (``(N, 3, H, W)`` or one ``(3, H, W)`` face, any identity) into identity ``to``."""
+        if x.ndim == 3:  # one face: the same shape comes back
+            out = self.forward(x[None], to, return_mask=return_mask)
+            return tuple(o[0] for o in out) if isinstance(out, tuple) else out[0]
         return self.forward(x, to, return_mask=return_mask)
 
 
