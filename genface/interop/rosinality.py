@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["rosinality_to_genface", "stylegan2_from_rosinality"]
+__all__ = ["rosinality_to_genface", "stylegan2_from_rosinality", "generator_from_genface_state"]
 
 
 def rosinality_to_genface(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -79,12 +79,27 @@ def stylegan2_from_rosinality(checkpoint: str | Path | dict[str, Any], key: str 
     Returns:
         The generator in eval mode; ``mapping.w_avg`` is the checkpoint's ``latent_avg`` when it has one.
     """
-    from genface.models.stylegan2 import StyleGAN2Generator
-
     ckpt = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu",
                                                                       weights_only=True)
     sd = ckpt[key] if key in ckpt else ckpt
-    mapped = rosinality_to_genface(sd)
+    latent = ckpt.get("latent_avg") if isinstance(ckpt, dict) else None
+    return generator_from_genface_state(rosinality_to_genface(sd), w_avg=latent,
+                                        **{"mapping_lr_mul": 0.01, **config})
+
+
+def generator_from_genface_state(mapped: dict[str, torch.Tensor], w_avg: torch.Tensor | None = None,
+                                 **config: Any):
+    """A :class:`~genface.models.stylegan2.StyleGAN2Generator` whose widths, depth and resolution
+    are read from a state dict already in genface's names, with those weights loaded.
+
+    Args:
+        mapped: the state dict (genface keys).
+        w_avg: the tracked average w, when the state dict has none.
+        **config: further :class:`~genface.models.stylegan2.StyleGAN2Config` fields.
+    """
+    from genface.models.stylegan2 import StyleGAN2Generator
+
+    mapped = dict(mapped)
     n_mlp = 1 + max(int(m[1]) for k in mapped if (m := re.match(r"mapping\.layers\.(\d+)\.", k)))
     w_dim = mapped["mapping.layers.0.weight"].shape[0]
     z_dim = mapped["mapping.layers.0.weight"].shape[1]
@@ -94,18 +109,16 @@ def stylegan2_from_rosinality(checkpoint: str | Path | dict[str, Any], key: str 
          (2 ** i for i in range(3, int(math.log2(resolution)) + 1))}
     c[4] = mapped["synthesis.conv1.bias"].numel()
     channel_max = max(c.values())
-    # genface: channels(r) = min(channel_base // r, channel_max); rosinality's widths fit it
-    channel_base = min(r * ch for r, ch in c.items() if ch < channel_max) if min(c.values()) < channel_max else \
-        channel_max * resolution
+    # genface: channels(r) = min(channel_base // r, channel_max)
+    narrow = [r * ch for r, ch in c.items() if ch < channel_max]
+    channel_base = min(narrow) if narrow else channel_max * resolution
     net = StyleGAN2Generator(resolution=resolution, z_dim=z_dim, w_dim=w_dim, mapping_layers=n_mlp,
-                             channel_base=channel_base, channel_max=channel_max,
-                             **{"mapping_lr_mul": 0.01, **config})
-    want = {k: v.shape for k, v in net.state_dict().items()}
+                             channel_base=channel_base, channel_max=channel_max, **config)
     if "mapping.w_avg" not in mapped:
-        latent = ckpt.get("latent_avg") if isinstance(ckpt, dict) else None
-        mapped["mapping.w_avg"] = latent.reshape(-1) if latent is not None else net.mapping.w_avg
+        mapped["mapping.w_avg"] = w_avg.reshape(-1) if w_avg is not None else net.mapping.w_avg
+    want = {k: v.shape for k, v in net.state_dict().items()}
     bad = {k: (tuple(mapped[k].shape), tuple(s)) for k, s in want.items() if k in mapped and mapped[k].shape != s}
     if bad:
-        raise ValueError(f"rosinality weights do not fit a genface StyleGAN2 of these widths: {bad}")
+        raise ValueError(f"the weights do not fit a genface StyleGAN2 of these widths: {bad}")
     net.load_state_dict(mapped, strict=True)
     return net.eval()

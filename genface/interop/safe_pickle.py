@@ -75,6 +75,23 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("dnnlib.util", "EasyDict"): dict,
     ("dnnlib", "EasyDict"): dict,
 }
+def _numpy_allowed() -> dict[tuple[str, str], Any]:
+    """numpy scalars, dtypes and arrays (NVlabs states hold e.g. ``np.float64`` gains); object
+    arrays still go through :meth:`SafeUnpickler.find_class` for their contents."""
+    import codecs
+
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    allowed: dict[tuple[str, str], Any] = {("_codecs", "encode"): codecs.encode,
+                                           ("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray}
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(mod, "scalar")] = core.multiarray.scalar
+        allowed[(mod, "_reconstruct")] = core.multiarray._reconstruct
+    return allowed
+
+
+ALLOWED.update(_numpy_allowed())
 for _name in ("FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage",
               "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage"):
     ALLOWED[("torch", _name)] = getattr(torch, _name)
