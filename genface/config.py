@@ -24,9 +24,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-
-class ConfigError(ValueError):
-    """A config value or key is wrong; the message says which and what is valid."""
+from genface.errors import ConfigError
 
 
 @dataclass

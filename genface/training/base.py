@@ -12,9 +12,7 @@ import lightning as L
 import numpy as np
 import torch
 
-
-class NonFiniteLossError(RuntimeError):
-    """Raised when a loss becomes NaN or Inf and the run is configured to stop."""
+from genface.errors import NonFiniteLossError, TooManySkippedStepsError
 
 
 def _rng_state() -> dict[str, Any]:

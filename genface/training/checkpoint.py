@@ -16,9 +16,7 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, truncated, corrupt or unsafe."""
+from genface.errors import CheckpointError
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
