@@ -28,6 +28,17 @@ from genface.errors import ConfigError
 
 
 @dataclass
+class DivergenceConfig:
+    """``divergence:`` section of a run: when a run counts as diverged (see
+    :meth:`genface.training.base.GenerativeModule.configure_divergence`)."""
+
+    # a loss whose magnitude exceeds this counts as diverged, like NaN/Inf; null = only NaN/Inf
+    loss_limit: float | None = 1e8
+    # with model.nan_policy=skip, fail the run when more than this share of its steps was skipped
+    max_skipped_fraction: float = 0.5
+
+
+@dataclass
 class RunSchema:
     """Top-level keys of ``configs/train.yaml`` (groups are checked by :func:`validate_config`)."""
 
@@ -37,6 +48,7 @@ class RunSchema:
     ckpt_path: str | None = None  # checkpoint to resume from; "last" = <output_dir>/checkpoints/last.ckpt
     export_pretrained: bool = True  # save config.json + model.safetensors after training
     optimized_metric: str | None = None  # metric returned to a sweeper; None = none
+    divergence: DivergenceConfig = field(default_factory=DivergenceConfig)  # divergence limits
     data: Any = None
     model: Any = None
     callbacks: Any = None

@@ -12,9 +12,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+from hydra.utils import instantiate
 from PIL import Image
 
+from genface.cli.train import train
 from genface.data.folder import FolderFaces, list_images
+from genface.errors import NonFiniteLossError, PretrainedError, TooManySkippedStepsError
 
 
 def _faces(root: Path, n: int = 4) -> Path:
@@ -80,3 +84,89 @@ def test_second_link_to_a_folder_and_hard_links_count_once(tmp_path):
         "alice/f0.png", "alice/f1.png", "alice/f2.png", "alice/f3.png"]
     assert any("zz_alias" in n and "counted once" in n for n in notes)
     assert any("f0_hard.png" in n for n in notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. divergence: huge losses, non-finite buffers, skipped steps, export of a diverged network
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lr_1e10_dcgan_fails_instead_of_exporting_inf_buffers(make_cfg, tmp_path):
+    """Before: the losses reached ~1e21, the run exited normally and exported a discriminator
+    whose BatchNorm running_var was Inf/NaN."""
+    cfg = make_cfg("dcgan", "model.lr_g=1e10", "model.lr_d=1e10", "trainer.max_steps=8")
+    with pytest.raises(NonFiniteLossError, match=r"exploding|non-finite") as info:
+        train(cfg)
+    assert "step" in str(info.value) and "diagnostic written to" in str(info.value)
+    assert not (tmp_path / "run" / "pretrained").exists()
+
+
+def test_loss_limit_is_configurable(make_cfg):
+    cfg = make_cfg("vae", "divergence.loss_limit=1e-6", "trainer.max_steps=2")
+    with pytest.raises(NonFiniteLossError, match=r"exploding \(\|loss\| > divergence.loss_limit=1e-06\)"):
+        train(cfg)
+    cfg = make_cfg("vae", "divergence.loss_limit=null", "trainer.max_steps=2")
+    assert train(cfg)["trainer"].global_step == 2
+
+
+def test_non_finite_buffer_with_finite_loss_is_caught(make_cfg):
+    """A BatchNorm running_var that overflows while the losses stay finite stops the run."""
+    cfg = make_cfg("dcgan", "trainer.max_steps=4")
+    module = instantiate(cfg.model, _convert_="all")
+    bn = next(m for m in module.net.discriminator.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+    def overflow(m, inputs, output):
+        m.running_var.data.fill_(float("inf"))  # .data: not seen by autograd
+
+    bn.register_forward_hook(overflow)
+    trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
+    with pytest.raises(NonFiniteLossError, match=r"buffers net\.discriminator\..*running_var"):
+        trainer.fit(module, datamodule=instantiate(cfg.data))
+
+
+def test_skip_restores_buffers_and_a_run_skipping_everything_fails_with_a_summary(make_cfg, tmp_path):
+    """Before: every step skipped, exit 0, no summary, exported non-finite BatchNorm buffers."""
+    cfg = make_cfg("dcgan", "model.nan_policy=skip", "trainer.max_steps=6")
+    module = instantiate(cfg.model, _convert_="all")
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+    module.d_loss_fn = lambda r, f: (r.mean() + f.mean()) * float("inf")
+    module.g_loss_fn = lambda f: f.mean() * float("nan")
+    trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
+    with pytest.raises(TooManySkippedStepsError) as info:
+        trainer.fit(module, datamodule=instantiate(cfg.data))
+    msg = str(info.value)
+    assert "nan_policy=skip dropped 4 of the 6 planned training steps" in msg
+    assert "divergence.max_skipped_fraction=0.5" in msg and "the first at step 0" in msg
+    # every tensor, BatchNorm buffers included, is as before: the skipped forwards were undone
+    after = module.net.state_dict()
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+
+
+def test_skipping_a_few_steps_is_accepted_below_the_share(make_cfg):
+    cfg = make_cfg("vae", "model.nan_policy=skip", "trainer.max_steps=4", "divergence.max_skipped_fraction=0.5")
+    module = instantiate(cfg.model, _convert_="all")
+    original = module._losses
+    calls = {"n": 0}
+
+    def sometimes_nan(x):
+        calls["n"] += 1
+        losses = original(x)
+        return {k: v * float("nan") for k, v in losses.items()} if calls["n"] == 2 else losses
+
+    module._losses = sometimes_nan
+    module.configure_divergence(**cfg.divergence)
+    trainer = instantiate(cfg.trainer, callbacks=[], logger=False)
+    trainer.fit(module, datamodule=instantiate(cfg.data))
+    assert (module.skipped_batches, module.trained_batches) == (1, 4)
+
+
+def test_save_pretrained_refuses_non_finite_tensors(tmp_path):
+    from genface.models.dcgan import DCGAN
+
+    net = DCGAN(ngf=8, ndf=8, z_dim=8, resolution=32)
+    bn = next(m for m in net.discriminator.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_var.fill_(float("nan"))
+    with pytest.raises(PretrainedError, match=r"refusing to save DCGAN .* hold NaN or Inf \(.*running_var"):
+        net.save_pretrained(tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -72,6 +72,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _convert_="all")  # plain lists/dicts: checkpoints stay weights_only-safe
+    if cfg.get("divergence") is not None and hasattr(module, "configure_divergence"):
+        module.configure_divergence(**cfg.divergence)
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
     if not loggers:  # nothing to report learning rates to (logger=none)
