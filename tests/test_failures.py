@@ -18,7 +18,8 @@ from PIL import Image
 
 from genface.cli.train import train
 from genface.data.folder import FolderFaces, list_images
-from genface.errors import NonFiniteLossError, PretrainedError, TooManySkippedStepsError
+from genface.errors import DiskFullError, NonFiniteLossError, PretrainedError, TooManySkippedStepsError
+from genface.training.checkpoint import load_checkpoint, sweep_stale_temporaries
 
 
 def _faces(root: Path, n: int = 4) -> Path:
@@ -170,3 +171,104 @@ def test_save_pretrained_refuses_non_finite_tensors(tmp_path):
     with pytest.raises(PretrainedError, match=r"refusing to save DCGAN .* hold NaN or Inf \(.*running_var"):
         net.save_pretrained(tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. disk full: one paragraph naming the folder, the free space and the last good checkpoint
+# ---------------------------------------------------------------------------------------------
+
+
+def _ckpt_run(make_cfg, *extra):
+    return make_cfg("vae", "trainer.max_steps=6", "callbacks.model_checkpoint.every_n_train_steps=2", *extra)
+
+
+def test_full_disk_is_checked_before_the_next_checkpoint(make_cfg, tmp_path, monkeypatch):
+    """Before: torch's zip writer failed with 'unexpected pos 89024 vs 88920' and 63 lines."""
+    import shutil as _shutil
+    real = _shutil.disk_usage
+    calls = {"n": 0}
+
+    def nearly_full(path):
+        calls["n"] += 1
+        u = real(path)
+        return type(u)(u.total, u.total - 1000, 1000)  # 1000 bytes free
+
+    cfg = _ckpt_run(make_cfg)
+    monkeypatch.setattr("genface.training.checkpoint.shutil.disk_usage", nearly_full)
+    with pytest.raises(DiskFullError) as info:
+        train(cfg)
+    msg = str(info.value)
+    folder = tmp_path / "run" / "checkpoints"
+    assert f"in {folder}" in msg and "the disk has 1000 B free" in msg
+    assert "the previous checkpoint took" in msg
+    assert f"The last good checkpoint is {folder}" in msg and "ckpt_path=" in msg
+    assert calls["n"] >= 1
+    good = msg.split("The last good checkpoint is ")[1].split(";")[0]
+    load_checkpoint(good)  # it really is good
+
+
+def test_write_failing_with_enospc_is_a_disk_full_error(make_cfg, tmp_path, monkeypatch):
+    import errno as _errno
+
+    import genface.training.checkpoint as ck
+
+    real_save = torch.save
+    count = {"n": 0}
+
+    def failing_save(obj, f, *a, **kw):
+        count["n"] += 1
+        if count["n"] >= 2:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 89024 vs 88920") \
+                from OSError(_errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *a, **kw)
+
+    monkeypatch.setattr(ck.torch, "save", failing_save)
+    with pytest.raises(DiskFullError, match=r"no space left to write the checkpoint .* \(RuntimeError: "
+                                            r"\[enforce fail .*unexpected pos .*The last good checkpoint is "):
+        train(_ckpt_run(make_cfg))
+    assert not [p for p in (tmp_path / "run" / "checkpoints").iterdir() if ".tmp" in p.name]
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. left-overs after kills
+# ---------------------------------------------------------------------------------------------
+
+
+def test_stale_temporaries_are_swept_and_live_ones_kept(tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    dead = subprocess_pid_that_exited()
+    stale = folder / f".step_0000002.ckpt.tmp{dead}"
+    live = folder / f".last.ckpt.tmp{os.getpid()}"
+    keep = folder / "step_0000002.ckpt"
+    for p in (stale, live, keep):
+        p.write_bytes(b"x")
+    assert sweep_stale_temporaries(folder) == [stale]
+    assert live.exists() and keep.exists() and not stale.exists()
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_keep_last_k_holds_across_a_resume(make_cfg, tmp_path):
+    """Before: after a resume, save_top_k left an orphan step checkpoint behind."""
+    args = ["trainer.max_steps=6", "callbacks.model_checkpoint.every_n_train_steps=1",
+            "callbacks.model_checkpoint.save_top_k=2"]
+    folder = tmp_path / "run" / "checkpoints"
+    train(make_cfg("vae", *args))
+    # an orphan (e.g. written by a run killed after its step checkpoint, whose state the resumed
+    # checkpoint does not know) and a temporary of a killed write
+    orphan = folder / "step_0000099.ckpt"
+    orphan.write_bytes((folder / "last.ckpt").read_bytes())
+    os.utime(orphan, (1, 1))
+    (folder / f".last.ckpt.tmp{subprocess_pid_that_exited()}").write_bytes(b"partial")
+    cfg = make_cfg("vae", *args[1:], "trainer.max_steps=9", f"ckpt_path={folder / 'last.ckpt'}")
+    train(cfg)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["last.ckpt", "step_0000008.ckpt", "step_0000009.ckpt"], names

@@ -158,7 +158,7 @@ class PretrainedMixin:
                                   f"save_pretrained; {fix}")
         expected = f"{cls.__module__}.{cls.__qualname__}"
         if meta.get("class") not in (None, expected):
-            raise PretrainedError(f"{cfg_path} describes a {meta['class']}, not a {expected}: load it "
+            raise PretrainedError(f"{cfg_path} holds a {meta['class']}, not a {expected}: load it "
                                   f"with {meta['class'].rpartition('.')[2]}.from_pretrained")
         valid = [f.name for f in dataclasses.fields(cls.config_class)]
         unknown = [k for k in meta["config"] if k not in valid]
