@@ -18,7 +18,12 @@ from PIL import Image
 
 from genface.cli.train import train
 from genface.data.folder import FolderFaces, list_images
-from genface.errors import DiskFullError, NonFiniteLossError, PretrainedError, TooManySkippedStepsError
+from genface.errors import (
+    DiskFullError,
+    NonFiniteLossError,
+    PretrainedError,
+    TooManySkippedStepsError,
+)
 from genface.training.checkpoint import load_checkpoint, sweep_stale_temporaries
 
 
