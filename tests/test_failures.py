@@ -19,8 +19,10 @@ from PIL import Image
 from genface.cli.train import train
 from genface.data.folder import FolderFaces, list_images
 from genface.errors import (
+    CheckpointMismatchError,
     DiskFullError,
     NonFiniteLossError,
+    OutputDirError,
     PretrainedError,
     TooManySkippedStepsError,
 )
@@ -277,3 +279,130 @@ def test_keep_last_k_holds_across_a_resume(make_cfg, tmp_path):
     train(cfg)
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["last.ckpt", "step_0000008.ckpt", "step_0000009.ckpt"], names
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. an output folder that cannot be written: one message, before Hydra sets up its logging
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv,source", [
+    (["hydra.run.dir=/proc/genface_x"], "hydra.run.dir"),
+    (["-m", "model=dcgan,vae", "hydra.sweep.dir={blocker}/sub"], "hydra.sweep.dir"),
+    (["paths.log_dir={blocker}/logs"], "paths.log_dir"),
+])
+def test_unwritable_output_folder_is_reported_before_hydra(argv, source, tmp_path, capsys):
+    """Before: Hydra failed first, with FileNotFoundError '/proc/genface_x', 'Read-only file
+    system' or 'Unable to configure handler file', and the documented check was never reached."""
+    from genface.cli._guard import precheck_output_folder
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    argv = [a.format(blocker=blocker) for a in argv]
+    with pytest.raises(SystemExit) as info:
+        precheck_output_folder(argv, "genface-train")
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"genface-train: error: cannot write to the output folder (from {source})")
+    assert "Choose a folder you can write" in err and len(err.splitlines()) == 1
+
+
+def test_writable_and_info_only_command_lines_pass_the_precheck(tmp_path, monkeypatch):
+    from genface.cli._guard import output_folder_from_argv, precheck_output_folder
+
+    monkeypatch.delenv("GENFACE_LOG_DIR", raising=False)
+    precheck_output_folder([f"hydra.run.dir={tmp_path}/runs/${{now:%H}}"], "genface-train")
+    assert (tmp_path / "runs").is_dir()
+    assert output_folder_from_argv(["--help", "hydra.run.dir=/proc/x"]) is None
+    monkeypatch.setenv("GENFACE_LOG_DIR", str(tmp_path / "env_logs"))
+    assert output_folder_from_argv([]) == (tmp_path / "env_logs", "GENFACE_LOG_DIR")
+
+
+def test_train_raises_output_dir_error(make_cfg, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputDirError, match=r"cannot write to the output folder .*file/sub: Not a directory"):
+        train(make_cfg("vae", output_dir=blocker / "sub"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. resuming a checkpoint of another model
+# ---------------------------------------------------------------------------------------------
+
+
+def test_resuming_a_dcgan_checkpoint_with_the_vae_names_both(make_cfg, tmp_path):
+    """Before: pages of missing keys."""
+    train(make_cfg("dcgan", "trainer.max_steps=2", output_dir=tmp_path / "dcgan"))
+    ckpt = tmp_path / "dcgan" / "checkpoints" / "last.ckpt"
+    meta = load_checkpoint(ckpt)["genface_model"]
+    assert meta["family"] == "dcgan" and len(meta["config_hash"]) == 16
+    with pytest.raises(CheckpointMismatchError, match=r"checkpoint .*last.ckpt was written by model=dcgan "
+                                                      r"\(DCGAN\); this run is model=vae \(VAE\)"):
+        train(make_cfg("vae", "trainer.max_steps=4", f"ckpt_path={ckpt}", output_dir=tmp_path / "vae"))
+    with pytest.raises(CheckpointMismatchError, match=r"another network config \(ngf: 8 in the checkpoint, 16 now"):
+        train(make_cfg("dcgan", "trainer.max_steps=4", "model.net.ngf=16", f"ckpt_path={ckpt}",
+                       output_dir=tmp_path / "dcgan16"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. pretrained folders: each case names the file and the fix
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved_dcgan(tmp_path):
+    from genface.models.dcgan import DCGAN
+
+    return DCGAN(ngf=8, ndf=8, z_dim=8, resolution=32).save_pretrained(tmp_path / "dcgan")
+
+
+def test_malformed_config_json_names_the_file(saved_dcgan):
+    """Before: a bare JSONDecodeError."""
+    from genface.models.dcgan import DCGAN
+
+    (saved_dcgan / "config.json").write_text('{"class": "genface.models.dcgan.DCGAN", "config": {')
+    with pytest.raises(PretrainedError, match=r"dcgan/config.json is not valid JSON \(.*line 1.*re-export"):
+        DCGAN.from_pretrained(saved_dcgan)
+
+
+def test_unknown_config_key_lists_the_valid_ones(saved_dcgan):
+    """Before: TypeError ... unexpected keyword argument, without the valid keys."""
+    import json
+
+    from genface.models.dcgan import DCGAN
+
+    meta = json.loads((saved_dcgan / "config.json").read_text())
+    meta["config"]["ngff"] = meta["config"].pop("ngf")
+    (saved_dcgan / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(PretrainedError, match=r"config.json: unknown key\(s\) \['ngff'\] .*did you mean 'ngf'\?"
+                                              r".*valid keys: \[.*'ngf'.*\]"):
+        DCGAN.from_pretrained(saved_dcgan)
+
+
+def test_damaged_safetensors_names_the_file(saved_dcgan):
+    """Before: SafetensorError: header too large, with no file named."""
+    from genface.models.dcgan import DCGAN
+
+    w = saved_dcgan / "model.safetensors"
+    w.write_bytes(b"\xff" * 8 + w.read_bytes()[8:])
+    with pytest.raises(PretrainedError, match=r"model.safetensors is damaged or not a safetensors file "
+                                              r"\(SafetensorError: .*\); re-export"):
+        DCGAN.from_pretrained(saved_dcgan)
+
+
+def test_safetensors_files_are_identical_for_identical_weights(saved_dcgan, tmp_path):
+    """Before: the header's metadata order changed from one process to the next."""
+    import subprocess
+    import sys
+
+    code = ("import torch, sys; from genface.models.dcgan import DCGAN; torch.manual_seed(0); "
+            "DCGAN(ngf=8, ndf=8, z_dim=8, resolution=32).save_pretrained(sys.argv[1])")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    blobs = set()
+    for i in range(3):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"s{i}")], check=True, env=env)
+        blobs.add((tmp_path / f"s{i}" / "model.safetensors").read_bytes())
+    assert len(blobs) == 1
+    from safetensors.torch import load_file
+
+    assert load_file(tmp_path / "s0" / "model.safetensors")  # still a valid file

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from pathlib import Path
@@ -20,6 +19,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from genface.cli import _guard
+from genface.cli._guard import check_writable
 from genface.config import register_configs, validate_config
 from genface.training.checkpoint import latest_checkpoint
 
@@ -40,19 +41,6 @@ def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
     if not cfg:
         return []
     return [instantiate(v) for v in cfg.values() if v is not None and "_target_" in v]
-
-
-def check_writable(directory: str | Path) -> Path:
-    """Fail at start-up, not after an hour, when the output folder cannot be written."""
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".genface_write_test{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise PermissionError(f"cannot write to the output folder {directory}: {e}") from e
-    return directory
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -107,7 +95,8 @@ def _finish_wandb(loggers: list[Any]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://genface.configs", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+@_guard.report_errors
+def hydra_main(cfg: DictConfig) -> float | None:
     result = train(cfg)
     metric = cfg.get("optimized_metric")
     if metric:
@@ -115,6 +104,11 @@ def main(cfg: DictConfig) -> float | None:
             raise KeyError(f"optimized_metric {metric!r} was not logged; logged: {sorted(result['metrics'])}")
         return result["metrics"][metric]
     return None
+
+
+def main() -> float | None:
+    """``genface-train``: checks the output folder before Hydra starts (genface/cli/_guard.py)."""
+    return _guard.run_hydra(hydra_main, "train", "genface-train")
 
 
 if __name__ == "__main__":

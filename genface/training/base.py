@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import random
@@ -12,7 +14,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from genface.errors import NonFiniteLossError, TooManySkippedStepsError
+from genface.errors import CheckpointMismatchError, NonFiniteLossError, TooManySkippedStepsError
 from genface.models.base import non_finite_tensors
 
 
@@ -127,6 +129,10 @@ class FiniteGuard(L.Callback):
             raise TooManySkippedStepsError(m._skip_summary(of=m.trained_batches, certain=False))
 
 
+def _short_class(name: str | None) -> str:
+    return (name or "unknown").rpartition(".")[2]
+
+
 def _short(names: list[str], n: int = 4) -> str:
     return ", ".join(names[:n]) + (f" (and {len(names) - n} more)" if len(names) > n else "")
 
@@ -189,13 +195,74 @@ class GenerativeModule(L.LightningModule):
     def configure_callbacks(self):
         return [FiniteGuard()]
 
+    # -- which model wrote a checkpoint ------------------------------------------------
+    def model_identity(self) -> dict[str, Any]:
+        """What a checkpoint records of the model that wrote it: the family (``model=<family>``,
+        the network's class name in lower case), the classes, the network's config and its hash."""
+        net = getattr(self, "net", None)
+        config = getattr(net, "config", None)
+        plain = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else None
+        text = json.dumps(plain, sort_keys=True, default=str)
+        return {
+            "family": type(net).__name__.lower() if net is not None else type(self).__name__.lower(),
+            "net_class": f"{type(net).__module__}.{type(net).__qualname__}" if net is not None else None,
+            "module_class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "config": plain,
+            "config_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+        }
+
+    def check_checkpoint_model(self, checkpoint: dict[str, Any], path: Any = None) -> None:
+        """Raise :class:`~genface.errors.CheckpointMismatchError` unless ``checkpoint`` was
+        written by this model family with this network config.
+
+        Checkpoints written before genface recorded the model are compared by their weight
+        names and shapes instead.
+        """
+        where = f"checkpoint {path}" if path else "the checkpoint"
+        mine = self.model_identity()
+        theirs = checkpoint.get("genface_model")
+        if isinstance(theirs, dict):
+            if theirs.get("family") != mine["family"]:
+                raise CheckpointMismatchError(
+                    f"{where} was written by model={theirs.get('family')} ({_short_class(theirs.get('net_class'))}); "
+                    f"this run is model={mine['family']} ({_short_class(mine['net_class'])}). Resume it with "
+                    f"model={theirs.get('family')} (and the overrides of the run that wrote it, in "
+                    "<run>/.hydra/overrides.yaml), or drop ckpt_path to start afresh."
+                )
+            if theirs.get("config_hash") != mine["config_hash"] and theirs.get("config") and mine["config"]:
+                diff = {k: (theirs["config"].get(k), v) for k, v in mine["config"].items()
+                        if theirs["config"].get(k) != v}
+                shown = ", ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, a, b in
+                                  [(k, *ab) for k, ab in list(diff.items())[:4]])
+                raise CheckpointMismatchError(
+                    f"{where} was written by model={mine['family']} with another network config ({shown}); "
+                    "resume with the checkpoint's settings (<run>/.hydra/overrides.yaml), or drop ckpt_path."
+                )
+            return
+        state = checkpoint.get("state_dict")
+        if isinstance(state, dict):
+            own = {k: tuple(v.shape) for k, v in self.state_dict().items()}
+            missing = [k for k in own if k not in state]
+            unexpected = [k for k in state if k not in own]
+            wrong = [k for k in own if k in state and tuple(state[k].shape) != own[k]]
+            if missing or unexpected or wrong:
+                raise CheckpointMismatchError(
+                    f"{where} does not fit this run's model={mine['family']} ({_short_class(mine['net_class'])}): "
+                    f"{len(missing)} weight(s) missing (first: {missing[:2]}), {len(unexpected)} unexpected "
+                    f"(first: {unexpected[:2]}), {len(wrong)} of another shape (first: {wrong[:2]}). It was "
+                    "written by another model or config; resume it with the overrides of the run that wrote it."
+                )
+
     # -- exact resume ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["genface_model"] = self.model_identity()
         checkpoint["genface_rng"] = _rng_state()
         checkpoint["genface_skipped_steps"] = self.skipped_steps
         checkpoint["genface_batches"] = {"trained": self.trained_batches, "skipped": self.skipped_batches}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        ckpt_path = getattr(self._trainer, "ckpt_path", None) if self._trainer is not None else None
+        self.check_checkpoint_model(checkpoint, ckpt_path)
         self._rng_to_restore = checkpoint.get("genface_rng")
         self.skipped_steps = checkpoint.get("genface_skipped_steps", 0)
         batches = checkpoint.get("genface_batches") or {}
