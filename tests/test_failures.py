@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,12 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from genface.cli.train import train
+from genface.config import validate_config
 from genface.data.folder import FolderFaces, list_images
 from genface.errors import (
+    CheckpointError,
     CheckpointMismatchError,
+    ConfigError,
     DiskFullError,
     NonFiniteLossError,
     OutputDirError,
@@ -406,3 +410,135 @@ def test_safetensors_files_are_identical_for_identical_weights(saved_dcgan, tmp_
     from safetensors.torch import load_file
 
     assert load_file(tmp_path / "s0" / "model.safetensors")  # still a valid file
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. the smaller ones
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_genface_error_inside_a_run_prints_its_message_alone(capsys, monkeypatch, tmp_path):
+    """Before: 15-68 lines of Hydra traceback before the message."""
+    import logging
+
+    from genface.cli import _guard
+
+    log_file = tmp_path / "train.log"
+    handler = logging.FileHandler(log_file)
+    logging.getLogger().addHandler(handler)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+    @_guard.report_errors
+    def task(cfg):
+        raise CheckpointError("checkpoint /x/last.ckpt does not exist")
+
+    try:
+        with pytest.raises(SystemExit) as info:
+            task(None)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    assert info.value.code == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "genface: error: CheckpointError: checkpoint /x/last.ckpt does not exist"
+    assert err[1] == f"Set HYDRA_FULL_ERROR=1 for the traceback (also in {log_file})."
+    assert len(err) == 2 and "Traceback (most recent call last)" in log_file.read_text()
+    # HYDRA_FULL_ERROR=1: the error reaches Hydra unchanged; errors from inside torch too
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(CheckpointError):
+        task(None)
+    monkeypatch.delenv("HYDRA_FULL_ERROR")
+
+    @_guard.report_errors
+    def torch_bug(cfg):
+        torch.zeros(2) @ torch.zeros(3)
+
+    with pytest.raises(RuntimeError):
+        torch_bug(None)
+
+
+def test_the_cli_prints_no_traceback(tmp_path, synthetic_cache):
+    """End to end: genface-train with a checkpoint that does not exist."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "GENFACE_CACHE": str(synthetic_cache)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    r = subprocess.run([sys.executable, "-m", "genface.cli.train", f"hydra.run.dir={tmp_path / 'run'}",
+                        f"ckpt_path={tmp_path / 'missing.ckpt'}", "data.resolution=32", "data.batch_size=16",
+                        "data.dataset.num_images=64", "data.val_size=16", "trainer.max_steps=1",
+                        "model.net.ngf=8", "model.net.ndf=8", "~callbacks.rich_progress_bar",
+                        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"genface-train: error: CheckpointError: checkpoint {tmp_path / 'missing.ckpt'} does not exist" in r.stderr
+
+
+def test_raw_malicious_pickle_is_refused(tmp_path):
+    """Before: a protocol-4 pickle calling os.system was reported as 'truncated or corrupt'."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(pickle.dumps(Evil(), protocol=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "Detected pickle protocol 4"
+        with pytest.raises(CheckpointError, match=r"refusing to load .*evil.ckpt: it is a pickle that imports "
+                                                  r"(posix|os|nt)\.system"):
+            load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.batch_size=-4", r"data.batch_size: must be > 0, got -4"),
+    ("data.num_workers=-1", r"data.num_workers: must be >= 0, got -1"),
+    ("model.lr_g=0", r"model.lr_g: must be > 0, got 0"),
+    ("+model.net.ngff=3", r"unknown key\(s\) \['ngff'\] .*\(did you mean 'ngf'\?\)"),
+])
+def test_config_values_and_key_typos_are_checked(make_cfg, override, message):
+    """Before: a negative batch_size reached torch."""
+    with pytest.raises(ConfigError, match=message):
+        validate_config(make_cfg("dcgan", override))
+
+
+def test_override_typo_suggests_the_nearest_key():
+    """Before: Hydra's 'Key max_stepz is not in struct' alone."""
+    from genface.cli._guard import suggest_override_keys
+
+    hints = suggest_override_keys(["model=vae", "trainer.max_stepz=5", "model.beta=2", "sed=3"], "train")
+    assert hints == [
+        "'trainer.max_stepz' is not a key of this config; did you mean 'trainer.max_steps'? "
+        "(prefix it with + to add a new key)",
+        "'sed' is not a key of this config; did you mean 'seed'? (prefix it with + to add a new key)",
+    ]
+
+
+def test_skip_bad_warns_once_at_genface_s_line(tmp_path):
+    """Before: printed twice, under Hydra's file name."""
+    root = _faces(tmp_path / "faces")
+    (root / "bad.png").write_text("not an image")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(2):
+            _folder(root, tmp_path, skip_bad=True, cache=False)
+    mine = [w for w in caught if "unreadable" in str(w.message)]
+    assert len(mine) == 1 and mine[0].filename.endswith(os.path.join("genface", "data", "folder.py"))
+
+
+def test_extract_leaves_no_output_folder_when_it_rejects_its_input(tmp_path, capsys):
+    """Before: genface-extract created an empty output folder before rejecting its input."""
+    from genface.cli.extract import main as extract_main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert extract_main([str(empty), str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "no images found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    kept = tmp_path / "mine"
+    kept.mkdir()
+    assert extract_main([str(tmp_path / "missing.mp4"), str(kept), "--no-progress"]) == 2
+    assert kept.is_dir()  # a folder that was there before is left alone

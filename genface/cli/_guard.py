@@ -219,21 +219,32 @@ def suggest_override_keys(argv: list[str], config_name: str) -> list[str]:
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    from genface.config import register_configs
+
+    register_configs()
     plain = [a for a in argv if not a.startswith(("-", "+", "~")) and "=" in a]
     groups = [a for a in plain if "." not in a.split("=", 1)[0]]
     dotted = [a.split("=", 1)[0] for a in plain if "." in a.split("=", 1)[0] and not a.startswith("hydra.")]
-    cfg = None
-    for attempt in (groups, []):
+
+    def composed(overrides: list[str]):
         GlobalHydra.instance().clear()
         try:
             with initialize_config_module(config_module="genface.configs", version_base="1.3"):
-                cfg = compose(config_name=config_name, overrides=attempt)
-            break
+                return compose(config_name=config_name, overrides=overrides)
         except Exception:
-            cfg = None
-    GlobalHydra.instance().clear()
+            return None
+        finally:
+            GlobalHydra.instance().clear()
+
+    cfg = composed([])
     if cfg is None:
         return []
+    accepted: list[str] = []
+    for g in groups:  # keep the group choices (model=vae) that compose, so their keys count
+        with_g = composed([*accepted, g])
+        if with_g is not None:
+            accepted.append(g)
+            cfg = with_g
     valid = _flat_keys(cfg)
     valid_set = set(valid)
     hints = []

@@ -293,13 +293,16 @@ def _check_common(resolution: int, max_images: int | None) -> None:
 
 
 def _warn_skipped(name: str, where: Path, skipped: list[Path]) -> None:
+    # stacklevel=1: the warning is reported at this line, not at the caller's caller (under
+    # Hydra that was Hydra's instantiate module), and Python's default filter shows a given
+    # message once per process, however many times the same folder is built
     if skipped:
         first = ", ".join(f"'{p.relative_to(where)}'" for p in skipped[:3])
         first += ", ..." if len(skipped) > 3 else ""
         warnings.warn(
             f"{name}: skipped {len(skipped)} unreadable image file(s) under '{where}' "
             f"({first}); the list is in .skipped_files",
-            stacklevel=3,
+            stacklevel=1,
         )
 
 
@@ -399,7 +402,7 @@ def list_images(root: Path, report: list[str] | None = None) -> list[Path]:
 def _warn_links(root: Path, notes: list[str]) -> None:
     if notes:
         more = f" (and {len(notes) - 3} more)" if len(notes) > 3 else ""
-        warnings.warn(f"FolderFaces: under '{root}': " + "; ".join(notes[:3]) + more, stacklevel=3)
+        warnings.warn(f"FolderFaces: under '{root}': " + "; ".join(notes[:3]) + more, stacklevel=1)
 
 
 class FolderFaces(_UInt8FaceDataset):

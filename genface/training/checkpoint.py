@@ -40,6 +40,13 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         lines = [ln.strip() for ln in str(e).splitlines() if "global" in ln.lower()]
+        if not lines:  # an opcode torch's unpickler does not know (e.g. a protocol-4 FRAME): look inside
+            unsafe = _unsafe_globals(path)
+            if unsafe:
+                raise CheckpointError(
+                    f"refusing to load {path}: it is a pickle that imports {', '.join(unsafe[:3])}, which "
+                    "could run code when unpickled; genface checkpoints hold only tensors and plain data"
+                ) from e
         if not lines:  # the unpickler met bytes that are no pickle opcode: damaged, not malicious
             why = next((ln.strip() for ln in str(e).splitlines() if "Unsupported" in ln), str(e).splitlines()[0])
             raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({why})") from e
@@ -49,6 +56,40 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         ) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {e}") from e
+
+
+#: Modules whose globals a genuine torch checkpoint's pickle may name.
+_SAFE_PICKLE_MODULES = ("torch", "collections", "builtins", "_codecs", "numpy", "lightning", "pathlib")
+
+
+def _unsafe_globals(path: Path, limit: int = 1 << 26) -> list[str]:
+    """``module.name`` of every global a raw pickle (or a torch zip's ``data.pkl``) would import,
+    other than those of :data:`_SAFE_PICKLE_MODULES`; read with :mod:`pickletools`, never run."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                data = z.read(name)[:limit] if name else b""
+        else:
+            with open(path, "rb") as f:
+                data = f.read(limit)
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return []
+    found, strings = [], []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL" and isinstance(arg, str):
+                found.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # damaged after some opcodes: judge what was read
+        pass
+    return [g for g in dict.fromkeys(found) if g.split(".", 1)[0] not in _SAFE_PICKLE_MODULES]
 
 
 def latest_checkpoint(folder: str | Path) -> Path:
