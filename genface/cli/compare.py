@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.table import Table
 
+from genface.cli import _guard
 from genface.cli.train import train
 from genface.config import register_configs
 from genface.provenance import save_png
@@ -403,8 +404,14 @@ def run_compare(cfg: DictConfig) -> list[dict[str, Any]]:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://genface.configs", config_name="compare")
-def main(cfg: DictConfig) -> None:
+@_guard.report_errors
+def hydra_main(cfg: DictConfig) -> None:
     run_compare(cfg)
+
+
+def main() -> None:
+    """``genface-compare``: checks the output folder before Hydra starts (genface/cli/_guard.py)."""
+    _guard.run_hydra(hydra_main, "compare", "genface-compare")
 
 
 if __name__ == "__main__":
