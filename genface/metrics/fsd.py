@@ -31,11 +31,15 @@ def synth_extractor(ctx: EvalContext) -> SynthNetFeatures:
 def _fsd(ctx: EvalContext, num_gen: int, name: str) -> dict[str, float]:
     ext = synth_extractor(ctx)
     real = reference_features(ctx.reference, ext, device=ctx.device, batch_size=ctx.batch_size,
-                              cache=ctx.cache_dir, key=ctx.reference_key)["feat"]
+                              cache=ctx.cache_dir, key=ctx.reference_key)
     gen = generated_features(ctx.generator_fn, ext, num_gen, seed=ctx.seed, device=ctx.device,
-                             batch_size=ctx.batch_size, memo=ctx.memo)["feat"]
-    return {name: frechet_distance(*feature_stats(gen), *feature_stats(real)),
-            f"{name}/num_reference": len(real)}
+                             batch_size=ctx.batch_size, memo=ctx.memo)
+    out = {name: frechet_distance(*feature_stats(gen["feat"]), *feature_stats(real["feat"])),
+           f"{name}/num_reference": len(real["feat"])}
+    if "face_logit" in gen:
+        out[f"{name}/face_rate"] = float((gen["face_logit"] > 0).mean())
+        out[f"{name}/ref_face_rate"] = float((real["face_logit"] > 0).mean())
+    return out
 
 
 for _k in (10, 1):
