@@ -131,9 +131,9 @@ def augment_faces(x: torch.Tensor, share: float, g: torch.Generator) -> torch.Te
         c = y[start:start + 8]
         kind, u = int(torch.randint(0, 4, (), generator=g)), float(torch.rand((), generator=g))
         if kind == 0:
-            c = disturb.gaussian_blur(c, 2.5 * u)
+            c = disturb.gaussian_blur(c, 1.5 * u)
         elif kind == 1:
-            c = disturb.gaussian_noise(c, 0.3 * u, g)
+            c = disturb.gaussian_noise(c, 0.15 * u, g)
         elif kind == 2:
             c = disturb.black_rectangles(c, 0.05 + 0.2 * u, g, count=1 + int(torch.randint(0, 5, (), generator=g)))
         else:
