@@ -253,7 +253,8 @@ def non_faces(kind: str, n: int, res: int, g: torch.Generator, faces: Images) ->
 NON_FACE_KINDS = ("blobs", "patches", "noise")
 
 
-def contaminate(x: Images, fraction: float, g: torch.Generator, kind: str) -> Images:
+def contaminate(x: Images, fraction: float, g: torch.Generator, kind: str,
+                pool: Images | None = None) -> Images:
     """Replace a random ``fraction`` of the images by non-face images of ``kind``.
 
     Args:
@@ -261,13 +262,15 @@ def contaminate(x: Images, fraction: float, g: torch.Generator, kind: str) -> Im
         fraction: share of the set replaced (0 = off, 1 = no face left).
         g: random generator.
         kind: see :func:`non_faces`.
+        pool: non-face images ``(N, ...)`` to take the replacement at position ``i`` from
+            (so contaminated sets reuse one pure non-face set); ``None`` = draw new ones.
     """
     n = x.shape[0]
     k = int(round(fraction * n))
     y = x.clone()
     if k:
         idx = torch.randperm(n, generator=g)[:k]
-        y[idx] = non_faces(kind, k, x.shape[-1], g, x[torch.randperm(n, generator=g)[:k]])
+        y[idx] = pool[idx] if pool is not None else non_faces(kind, k, x.shape[-1], g, x[idx])
     return y
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from genface.metrics.disturb import DISTURBANCES, NON_FACE_KINDS, non_faces
+from genface.metrics.disturb import DISTURBANCES, NON_FACE_KINDS, contaminate, non_faces
 
 #: Disturbances whose every level still shows a face in every image (check 3).
 FACE_SHOWING = ("gaussian_noise", "gaussian_blur", "black_rectangles", "swirl", "salt_and_pepper")
@@ -50,6 +50,8 @@ def build_sets(held_out: torch.Tensor, second_real: torch.Tensor, num: int, seed
         held_out: real images disjoint from the reference, ``(>= num, 3, H, W)`` in ``[-1, 1]``;
             every disturbance is applied to its first ``num``.
         second_real: another ``num`` real images, disjoint from both (the second floor set).
+            Contaminated sets take their non-face images from the pure non-face sets (same
+            positions), so a per-image feature cache can reuse them.
         num: images per set.
         seed: seed of every random draw (each set gets its own stream).
         levels: disturbance name -> levels; ``None`` = those of :data:`DISTURBANCES`.
@@ -57,13 +59,20 @@ def build_sets(held_out: torch.Tensor, second_real: torch.Tensor, num: int, seed
     x = held_out[:num]
     res = x.shape[-1]
     sets = [ImageSet("real", "real", 0.0, x), ImageSet("real_b", "real", 0.0, second_real[:num])]
+    pure = {}
+    for i, kind in enumerate(NON_FACE_KINDS):
+        g = torch.Generator().manual_seed(seed * 1000 + 900 + i)
+        pure[kind] = non_faces(kind, num, res, g, x)
     for i, (name, (fn, default_levels)) in enumerate(DISTURBANCES.items()):
         for j, lvl in enumerate((levels or {}).get(name, default_levels)):
             g = torch.Generator().manual_seed(seed * 1000 + 10 * i + j)
-            sets.append(ImageSet(f"{name}@{lvl:g}", name, float(lvl), fn(x, lvl, g)))
-    for i, kind in enumerate(NON_FACE_KINDS):
-        g = torch.Generator().manual_seed(seed * 1000 + 900 + i)
-        sets.append(ImageSet(f"nonface_{kind}", f"nonface_{kind}", 1.0, non_faces(kind, num, res, g, x)))
+            if name.startswith("contaminate_"):
+                kind = name.removeprefix("contaminate_")
+                images = contaminate(x, lvl, g, kind, pool=pure[kind])
+            else:
+                images = fn(x, lvl, g)
+            sets.append(ImageSet(f"{name}@{lvl:g}", name, float(lvl), images))
+    sets += [ImageSet(f"nonface_{k}", f"nonface_{k}", 1.0, v) for k, v in pure.items()]
     return sets
 
 
