@@ -152,18 +152,23 @@ def _embedder(detector: str) -> DlibFaceEmbedder:
 NO_FACE_EMBEDDING = 0.0
 
 
-def dlib_features(ctx: EvalContext, num_gen: int, detector: str = "hog") -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(reference, generated, detection rates)`` embeddings for the ``fd/kid/pr_dlib`` metrics.
-
-    Misses count: an image in which the detector finds no face gets the fixed "no face"
-    embedding :data:`NO_FACE_EMBEDDING` (on both sides), so a set the detector cannot read
-    moves away from the reference instead of being dropped, and no result is NaN.
-    """
+def _dlib_raw(ctx: EvalContext, num_gen: int, detector: str) -> tuple[np.ndarray, np.ndarray]:
     ext = _embedder(detector)
     real = reference_features(ctx.reference, ext, device="cpu", batch_size=ctx.batch_size,
                               cache=ctx.cache_dir, key=ctx.reference_key)["emb"]
     gen = generated_features(ctx.generator_fn, ext, num_gen, seed=ctx.seed, device="cpu",
                              batch_size=ctx.batch_size, memo=ctx.memo)["emb"]
+    return real, gen
+
+
+def dlib_features(ctx: EvalContext, num_gen: int, detector: str = "hog") -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(reference, generated, detection rates)`` embeddings for ``fd_dlib*`` and ``kid_dlib*``.
+
+    Misses count: an image in which the detector finds no face gets the fixed "no face"
+    embedding :data:`NO_FACE_EMBEDDING` (on both sides), so a set the detector cannot read
+    moves away from the reference instead of being dropped, and no result is NaN.
+    """
+    real, gen = _dlib_raw(ctx, num_gen, detector)
     r_ok, g_ok = np.isfinite(real).all(1), np.isfinite(gen).all(1)
     real = np.where(r_ok[:, None], real, NO_FACE_EMBEDDING)
     gen = np.where(g_ok[:, None], gen, NO_FACE_EMBEDDING)
@@ -187,8 +192,19 @@ def _kid_dlib(ctx: EvalContext, num_gen: int, name: str, detector: str = "hog", 
 
 
 def _pr_dlib(ctx: EvalContext, num_gen: int, name: str, detector: str = "hog", k: int = 3) -> dict[str, float]:
-    real, gen, rates = dlib_features(ctx, num_gen, detector)
-    p, r = precision_recall(real, gen, k=k)
+    """Precision/recall where a miss lies outside every manifold: the manifolds are built from
+    detected faces only, precision = share of *all* generated images that are detected and
+    inside the real manifold, recall = share of detected real faces inside the manifold of the
+    detected generated faces (0 when at most ``k`` are detected). (Putting misses at the
+    origin, as FD does, would let generated misses fall inside the real manifold through the
+    reference's own misses.)"""
+    real, gen = _dlib_raw(ctx, num_gen, detector)
+    r_ok, g_ok = np.isfinite(real).all(1), np.isfinite(gen).all(1)
+    rates = {"gen_detected": float(g_ok.mean()), "ref_detected": float(r_ok.mean())}
+    p = r = 0.0
+    if g_ok.sum() > k:
+        p, r = precision_recall(real[r_ok], gen[g_ok], k=k)
+        p *= float(g_ok.mean())
     return {f"{name}/precision": p, f"{name}/recall": r, **_rates(name, rates, len(real))}
 
 

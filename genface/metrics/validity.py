@@ -83,12 +83,14 @@ def _as_generator(images: torch.Tensor, batch_size: int):
 
 
 def evaluate(names: list[str], sets: list[ImageSet], reference: Any, *, cache_dir=None,
-             reference_key: str | None = None, batch_size: int = 100, **opts: Any) -> dict[str, dict[str, float]]:
+             reference_key: str | None = None, batch_size: int = 100,
+             metric_opts: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, float]]:
     """Score every set with the registered metrics ``names`` -> ``{set name: results}``.
 
     Each set is passed as the generator (batch ``b`` = images ``b*batch_size`` onwards), so
     the metric's own code path is measured. Metrics named for more images than a set has
     (``fsd_synth1k`` on 200 images) are run by their registered function with the set's size.
+    ``metric_opts`` maps a metric name to extra options (e.g. ``{"kid_synth1k": {"num_subsets": 10}}``).
     """
     from genface.metrics.registry import EvalContext, get_metric
 
@@ -101,7 +103,7 @@ def evaluate(names: list[str], sets: list[ImageSet], reference: Any, *, cache_di
             fn = get_metric(name).fn
             kw = dict(getattr(fn, "keywords", {}))
             kw["num_gen"] = min(kw.get("num_gen", len(s.images)), len(s.images))
-            res.update({k: float(v) for k, v in fn.func(ctx, **kw, **opts).items()})
+            res.update({k: float(v) for k, v in fn.func(ctx, **kw, **(metric_opts or {}).get(name, {})).items()})
         out[s.name] = res
     return out
 
