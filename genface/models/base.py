@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from genface.models.card import write_model_card
 from genface.nn.latent import GANWrapperAPI
 
 CONFIG_NAME = "config.json"
@@ -71,6 +72,7 @@ class PretrainedMixin:
         tmpw = directory / (WEIGHTS_NAME + ".tmp")
         save_file(state, str(tmpw), metadata={"format": "pt", "synthetic": "true"})
         tmpw.replace(directory / WEIGHTS_NAME)
+        write_model_card(self, directory)  # README.md beside the weights (genface/models/card.py)
         return directory
 
     @classmethod
