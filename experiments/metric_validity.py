@@ -182,7 +182,7 @@ def table(suites: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="docs/img/metric_validity", help="output path stem (.json, .png, .md)")
+    p.add_argument("--out", default="docs/img/metric_validity", help="output path stem (.json, .png, .txt table)")
     p.add_argument("--suites", nargs="*", default=["synth32", "synth64", "dlib64"],
                    help="synth32, synth64 (SyntheticFaces) and/or dlib64 (UTKFace)")
     p.add_argument("--num", type=int, default=1000, help="images per set (synth suites)")
@@ -198,7 +198,7 @@ def main() -> None:
         for f in a.replot:
             merged.update({k: v for k, v in json.loads(Path(f).read_text()).items() if k != "inception"})
         plot(merged, out.with_suffix(".png"))
-        out.with_suffix(".md").write_text(table(merged))
+        out.with_suffix(".txt").write_text(table(merged))
         return
     torch.set_num_threads(1)
     suites: dict = {}
@@ -228,7 +228,7 @@ def main() -> None:
     dump["inception"] = "ran" if why is None else f"skipped: {why}"
     out.with_suffix(".json").write_text(json.dumps(dump, indent=1))
     dump.pop("inception")
-    out.with_suffix(".md").write_text(table(dump))
+    out.with_suffix(".txt").write_text(table(dump))
     if any(isinstance(s, dict) for s in dump.values()):
         plot(dump, out.with_suffix(".png"))
     print(table(dump))
