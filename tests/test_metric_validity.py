@@ -83,6 +83,9 @@ def test_version2_feature_space_passes_the_suite(suite_data, tmp_path):
     # the face-ness score beside it: real faces read as faces, pure non-face sets do not
     assert res["real"]["fsd_synth1k/face_rate"] > 0.9
     assert max(res[f"nonface_{k}"]["fsd_synth1k/face_rate"] for k in disturb.NON_FACE_KINDS) < 0.3
+    bar = validity.anchor_score("fsd_synth1k", ref, held[:NUM], "gaussian_blur", 3.0, cache_dir=tmp_path,
+                                reference_key="ref")
+    assert bar["fsd_synth1k"] == pytest.approx(res["gaussian_blur@3"]["fsd_synth1k"])
 
 
 def test_check_flags_a_non_monotone_metric():

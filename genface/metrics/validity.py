@@ -155,3 +155,27 @@ def check(results: dict[str, dict[str, float]], sets: list[ImageSet], key: str,
                      f"worst face-showing {worst_face} {b[worst_face]:.4g} vs best non-face "
                      f"{best_nf} {b[best_nf]:.4g}"))
     return out
+
+
+def anchor_score(name: str, reference: Any, held_out: torch.Tensor, disturbance: str = "gaussian_blur",
+                 level: float = 2.0, *, cache_dir=None, reference_key: str | None = None,
+                 batch_size: int = 100) -> dict[str, float]:
+    """Score of held-out real images under one disturbance: a bar for generators to clear.
+
+    The default, blur of sigma 2 px at 32 px, still shows clear faces (docs/metrics.md,
+    "The bar a generator must clear"); a generator scoring better than it is at least that
+    face-like to metric ``name``.
+
+    Args:
+        name: registered metric, e.g. ``"fsd_synth1k"``.
+        reference: the reference set the generators are scored against.
+        held_out: real images ``(N, 3, H, W)`` in ``[-1, 1]`` disjoint from ``reference``.
+        disturbance: a key of :data:`genface.metrics.disturb.DISTURBANCES`.
+        level: its level.
+        cache_dir, reference_key, batch_size: as :func:`evaluate`.
+    """
+    fn, _ = DISTURBANCES[disturbance]
+    s = ImageSet(f"{disturbance}@{level:g}", disturbance, level,
+                 fn(held_out, level, torch.Generator().manual_seed(0)))
+    return evaluate([name], [s], reference, cache_dir=cache_dir, reference_key=reference_key,
+                    batch_size=batch_size)[s.name]
