@@ -17,7 +17,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
-from genface.training.callbacks import Throughput
+from genface.training.callbacks import Throughput, evaluation_seconds
 
 
 class TimeBudget(L.Callback):
@@ -42,18 +42,15 @@ class TimeBudget(L.Callback):
         self._trainer: Any = None
         self._eval_at_start = 0.0
 
-    def _others_eval_seconds(self, trainer) -> float:
-        return sum(float(getattr(c, "eval_seconds", 0.0)) for c in trainer.callbacks if c is not self)
-
     def on_train_start(self, trainer, pl_module) -> None:
         self._t0, self._trainer = time.perf_counter(), trainer
-        self._eval_at_start = self._others_eval_seconds(trainer)
+        self._eval_at_start = evaluation_seconds(trainer)
 
     def elapsed(self, trainer) -> float:
         """Training seconds so far, evaluations by other callbacks excluded."""
         if self._t0 is None:
             return self.seconds_before
-        evals = self._others_eval_seconds(trainer) - self._eval_at_start
+        evals = evaluation_seconds(trainer) - self._eval_at_start
         return self.seconds_before + time.perf_counter() - self._t0 - evals
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
