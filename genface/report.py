@@ -199,7 +199,7 @@ class SeedStat:
     def text(self, digits: int = 4, interval: bool = False) -> str:
         """``mean ± std`` (and ``[lo, hi]``) for tables; just the mean for one seed."""
         m = _fmt(self.mean, digits)
-        if self.n < 2:
+        if self.n < 2 or self.std == 0:
             return m
         s = f"{m} ± {_fmt(self.std, 2)}"
         return f"{s} [{_fmt(self.lo, digits)}, {_fmt(self.hi, digits)}]" if interval else s
@@ -315,6 +315,8 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "n/a"
+        if abs(v) >= 10**digits and v.is_integer():
+            return f"{v:,.0f}"
         return f"{v:.{digits}g}"
     if isinstance(v, int):
         return f"{v:,}"
@@ -521,7 +523,8 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: Path, out: Path) -> Pa
 STUDY_AB = ("stylegan_a", "stylegan_b")
 STUDY_ORDER = ("stylegan2", "stylegan", "progan", "dcgan")
 STUDY_RECON = ("vae", "faceswap")
-STUDY_RECON_KEYS = ("recon1k/mae", "recon1k/psnr", "recon1k/ssim")
+#: reconstruction metrics the study reads, first found wins (the CPU preset has recon1k, the GPU one recon_full)
+STUDY_RECON_METRICS = ("recon1k", "recon_full")
 
 
 @dataclass(frozen=True)
@@ -602,32 +605,37 @@ def answer_order(rows: Sequence[dict[str, Any]], metric: str) -> StudyAnswer:
             unsure.append(f"{left} vs {right}")
     images = {m: agg[m]["images"].mean for m in present}
     equal = max(images.values()) <= 1.01 * min(images.values()) if all(_finite(v) for v in images.values()) else False
+    missing = [m for m in STUDY_ORDER if m not in present]
     if not violations and not unsure:
-        text, holds = "Yes, every step of the order is larger than the seed spread. ", True
+        text, holds = ("Yes, every step of the order is larger than the seed spread. " if not missing else
+                       "Among the models that ran, yes: every step is larger than the seed spread. "), not missing or None
     elif not violations:
         text, holds = "Not shown: no step is reversed beyond the seed spread, but " + ", ".join(unsure) + \
             " are within it (or reversed within it). ", None
     else:
         text, holds = "No: the order is reversed beyond the seed spread for " + ", ".join(violations) + ". ", False
     text += f"On {metric} (lower is better): " + "; ".join(parts) + "."
-    if len(present) < len(STUDY_ORDER):
-        text += f" Missing: {sorted(set(STUDY_ORDER) - set(present))}."
+    if missing:
+        text += f" Missing: {missing}."
     if not equal:
         text += " The models did not see equal images (" + ", ".join(f"{m} {_compact(v)}" for m, v in images.items()) + ")."
-    notes = _not_ok(groups, present)
+    notes = _not_ok(groups, STUDY_ORDER)
     if notes:
         text += " Why it may not hold: " + "; ".join(notes) + " (those seeds are left out)."
     return StudyAnswer(q, text, holds, _evidence(agg, present, [metric, "images", "images_per_s"]))
 
 
 def answer_recon(rows: Sequence[dict[str, Any]]) -> StudyAnswer:
-    """How do the VAE's and FaceSwap's reconstructions compare (``recon1k`` MAE, PSNR, SSIM)?"""
+    """How do the VAE's and FaceSwap's reconstructions compare (``recon1k`` or ``recon_full``: MAE, PSNR, SSIM)?"""
     q = "How do the VAE and FaceSwap reconstructions compare?"
     agg, groups = aggregate(rows), by_model(rows)
     vae, fs = STUDY_RECON
-    keys = [k for k in STUDY_RECON_KEYS if k in agg.get(vae, {}) and k in agg.get(fs, {})]
+    both = set(agg.get(vae, {})) & set(agg.get(fs, {}))
+    keys = next(([f"{m}/{p}" for p in ("mae", "psnr", "ssim") if f"{m}/{p}" in both]
+                 for m in STUDY_RECON_METRICS if f"{m}/mae" in both), [])
     if not keys:
-        return StudyAnswer(q, f"not answered: the results lack {vae} or {fs} with {STUDY_RECON_KEYS[0]}.", None)
+        return StudyAnswer(q, f"not answered: the results lack {vae} or {fs} with one of {list(STUDY_RECON_METRICS)}.",
+                           None)
     parts, wins = [], Counter()
     for k in keys:
         d = compare_pair(vae, fs, k, agg)
@@ -725,7 +733,7 @@ def write_report(settings: dict[str, Any], rows: Sequence[dict[str, Any]], out: 
         if diffs:
             lines += ["## Which differences exceed the spread between seeds", "",
                       f"Welch's t-test (unequal variances), two-sided, p < {ALPHA}; `intervals overlap`: the two "
-                      "95 % t-intervals of the mean overlap. Three seeds give the test little power.", "",
+                      "95 % t-intervals of the mean overlap. With few seeds the test has little power: `no` means the difference is not shown, not that the models are equal.", "",
                       markdown_table(["metric", "a", "b", "a − b", "better", "Welch p", "exceeds seed spread", "intervals overlap"],
                                      [[d.metric, d.a, d.b, _fmt(d.diff), d.better or "–", _fmt(d.p, 3),
                                        "yes" if d.significant else "no", "–" if d.overlap is None else ("yes" if d.overlap else "no")]
