@@ -12,7 +12,7 @@ sample standard deviation (``ddof=1``) and a 95 % Student-t interval
 ``mean ± t_{0.975, n-1} · std / sqrt(n)``. Two models' difference is called *larger than the
 spread between seeds* when Welch's unequal-variance t-test (Welch 1947; ``scipy.stats.ttest_ind``
 with ``equal_var=False``) gives a two-sided p < 0.05. With 3 seeds this test has little power: a
-difference it does not flag is not shown to be absent. Runs whose status is not ``ok``
+difference it does not flag is not shown to be absent. Runs that collapsed, diverged or failed
 (:func:`run_status`) are left out of the statistics and counted in the status column instead.
 """
 
@@ -31,8 +31,10 @@ from typing import Any
 
 from genface.training.eval_callback import read_curves
 
-#: statuses of a run, best first
-STATUSES = ("ok", "collapsed", "diverged", "failed")
+#: statuses of a run, best first (``suspect``, ``collapsed``: :mod:`genface.training.health`)
+STATUSES = ("ok", "suspect", "collapsed", "diverged", "failed")
+#: statuses whose runs enter the seed statistics (a suspect run finished; its status column says to look at it)
+COUNTED = ("ok", "suspect")
 #: logged train/* values that are not losses (kept out of the loss columns and curves)
 NOT_LOSSES = ("kl_weight", "skipped_steps", "d_real", "d_fake", "alpha", "stage", "pl_mean")
 #: significance level of the pairwise Welch tests and confidence of the intervals (1 - ALPHA)
@@ -150,12 +152,12 @@ def _finite(v: Any) -> bool:
 
 
 def run_status(row: dict[str, Any]) -> str:
-    """``ok``, ``collapsed``, ``diverged`` or ``failed`` for one result row.
+    """``ok``, ``suspect``, ``collapsed``, ``diverged`` or ``failed`` for one result row.
 
     ``failed``: training or evaluation raised (the row has ``error``). ``diverged``: a final
     loss or a metric is not finite. Otherwise the status genface-compare stored from the
-    training-health check (``row["status"]``, :mod:`genface.training.health` where present),
-    or ``ok``.
+    training-health check (``row["status"]``: :func:`genface.training.health.assess_health`,
+    which also finds collapse from the samples and their diversity), or ``ok``.
     """
     if row.get("error"):
         return "failed"
@@ -231,11 +233,11 @@ def by_model(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, SeedStat]]:
-    """``{model: {metric key: SeedStat}}`` over the seeds whose status is ``ok``; besides the
-    metrics, ``images_per_s``, ``images`` (trained on) and ``train_time_s``."""
+    """``{model: {metric key: SeedStat}}`` over the seeds whose status is in :data:`COUNTED`;
+    besides the metrics, ``images_per_s``, ``images`` (trained on) and ``train_time_s``."""
     out: dict[str, dict[str, SeedStat]] = {}
     for model, group in by_model(rows).items():
-        ok = [r for r in group if run_status(r) == "ok"]
+        ok = [r for r in group if run_status(r) in COUNTED]
         keys = sorted({k for r in ok for k in r.get("metrics", {})})
         stats_ = {k: seed_stat(r["metrics"].get(k, float("nan")) for r in ok) for k in keys}
         for k in ("images_per_s", "images", "train_time_s"):
@@ -554,6 +556,17 @@ def _not_ok(groups, models) -> list[str]:
     return [f"{m} is {status_summary(groups[m])}" for m in models if m in groups and status_summary(groups[m]) != "ok"]
 
 
+def health_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per run that is not ok, with the health check's reasons or the error."""
+    out = []
+    for r in rows:
+        status = run_status(r)
+        if status != "ok":
+            why = r.get("error") or "; ".join(r.get("health", {}).get("reasons", [])) or "a loss or metric is not finite"
+            out.append(f"- {r['model']} seed {r['seed']}: **{status}**: {why}")
+    return out
+
+
 def _evidence(agg, models, keys) -> tuple[str, ...]:
     header = ["model", *keys]
     body = [[m, *[agg[m][k].text(interval=True) if k in agg[m] else "n/a" for k in keys]] for m in models if m in agg]
@@ -723,8 +736,9 @@ def write_report(settings: dict[str, Any], rows: Sequence[dict[str, Any]], out: 
     header, body = model_table(rows)
     lines += [markdown_table(header, body), "",
               "Metrics as mean ± std over the seeds whose status is ok, with the 95 % Student-t interval of the mean "
-              "in brackets (one seed: the value). `status`: ok, collapsed, diverged (a loss or metric not finite) or "
-              "failed (training raised); runs that are not ok are left out of the statistics. `images`: training "
+              "in brackets (one seed: the value). `status`: ok; suspect (finished, but look at its samples); collapsed; "
+              "diverged; failed (training raised): see \"Runs that are not ok\" below; collapsed, diverged and failed "
+              "runs are left out of the statistics. `images`: training "
               "images each model got within the budget; `images/s`: after warm-up.", ""]
     head = headline_metric(rows, metrics)
     if len(seeds) > 1 and head:
@@ -746,9 +760,9 @@ def write_report(settings: dict[str, Any], rows: Sequence[dict[str, Any]], out: 
               "`params`: trainable parameters (generator + discriminator for GANs); `train s`: training wall time "
               "(learning-curve evaluations excluded); `wall s`: training + evaluation; losses: mean of the last 10 % "
               "of logged values.", ""]
-    failed = [r for r in rows if r.get("error")]
-    if failed:
-        lines += ["Failed runs:", ""] + [f"- {r['model']} seed {r['seed']}: `{r['error']}`" for r in failed] + [""]
+    notes = health_notes(rows)
+    if notes:
+        lines += ["Runs that are not ok:", "", *notes, ""]
     metric_names = sorted({k.split("/")[0] for r in rows for k in r.get("metrics", {})} & set(metrics))
     if metric_names:
         lines += ["## Metrics and their protocols", "", "| metric | protocol | paper | agrees with |", "|---|---|---|---|"]

@@ -43,14 +43,17 @@ def test_welch_p_matches_a_hand_computation():
 def test_aggregate_leaves_out_runs_that_are_not_ok_and_the_status_says_so():
     rows = [_row("dcgan", 0, {"fsd_synth1k": 10.0}), _row("dcgan", 1, {"fsd_synth1k": 12.0}),
             _row("dcgan", 2, {"fsd_synth1k": float("nan")}),  # a NaN metric: diverged
+            _row("dcgan", 3, {"fsd_synth1k": 14.0}, status="suspect"),  # finished: counted, and flagged
             _row("vae", 0, {"fsd_synth1k": 5.0}, status="collapsed"),
             {"model": "vae", "seed": 1, "status": "failed", "error": "RuntimeError: boom", "metrics": {}, "final_losses": {}}]
-    assert [report.run_status(r) for r in rows] == ["ok", "ok", "diverged", "collapsed", "failed"]
+    assert [report.run_status(r) for r in rows] == ["ok", "ok", "diverged", "suspect", "collapsed", "failed"]
     agg = report.aggregate(rows)
-    assert agg["dcgan"]["fsd_synth1k"].values == (10.0, 12.0)
+    assert agg["dcgan"]["fsd_synth1k"].values == (10.0, 12.0, 14.0)
     assert "fsd_synth1k" not in agg["vae"]
     groups = report.by_model(rows)
-    assert report.status_summary(groups["dcgan"]) == "ok 2, diverged 1"
+    assert report.status_summary(groups["dcgan"]) == "ok 2, suspect 1, diverged 1"
+    notes = report.health_notes(rows)
+    assert len(notes) == 4 and "RuntimeError: boom" in notes[-1] and "**diverged**" in notes[0]
     assert report.status_summary(groups["vae"]) == "collapsed 1, failed 1"
 
 
