@@ -203,7 +203,7 @@ class SeedStat:
         m = _fmt(self.mean, digits)
         if self.n < 2 or self.std == 0:
             return m
-        s = f"{m} ± {_fmt(self.std, 2)}"
+        s = f"{m} ± {_sig2(self.std)}"
         return f"{s} [{_fmt(self.lo, digits)}, {_fmt(self.hi, digits)}]" if interval else s
 
 
@@ -323,6 +323,14 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+def _sig2(v: float) -> str:
+    """A spread to two significant digits, without exponent (380, 8.1, 0.0032)."""
+    if not _finite(v) or v == 0:
+        return _fmt(v)
+    decimals = 1 - int(math.floor(math.log10(abs(v))))
+    return f"{round(v, decimals):.{max(0, decimals)}f}"
 
 
 def _compact(v: float) -> str:
@@ -662,8 +670,9 @@ def answer_recon(rows: Sequence[dict[str, Any]]) -> StudyAnswer:
         lead = "Mixed: " + ", ".join(f"{m} wins {n}" for m, n in wins.items()) + f" of {len(keys)} scores. "
     else:
         lead = "No difference beyond the seed spread. "
-    text = lead + "; ".join(parts) + (". FaceSwap is measured on identity A's faces through decoder A (it is trained "
-                                      "on two identities); the VAE on faces of every identity.")
+    text = lead + "; ".join(parts) + (". FaceSwap is measured on its identity A's faces through decoder A (it is "
+                                      "trained on two identities), the VAE on faces of every identity; both "
+                                      "reference sets include training images.")
     notes = _not_ok(groups, STUDY_RECON)
     if notes:
         text += " Note: " + "; ".join(notes) + "."

@@ -40,7 +40,8 @@ from genface.provenance import save_png
 from genface.report import final_losses, loss_history, run_dir  # noqa: F401  (public here since the first version)
 from genface.training.eval_callback import available_needs, reference_dataset
 
-console = Console()
+#: the terminal's width; 100 columns when the output is not a terminal (a log file, CI)
+console = Console() if Console().is_terminal else Console(width=100)
 
 
 @dataclass
