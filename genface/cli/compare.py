@@ -38,7 +38,7 @@ from genface.cli.train import train
 from genface.config import register_configs
 from genface.provenance import save_png
 from genface.report import final_losses, loss_history, run_dir  # noqa: F401  (public here since the first version)
-from genface.training.eval_callback import available_needs, reference_dataset
+from genface.training.eval_callback import available_needs, metric_kwargs, reference_dataset
 
 #: the terminal's width; 100 columns when the output is not a terminal (a log file, CI)
 console = Console() if Console().is_terminal else Console(width=100)
@@ -211,7 +211,7 @@ def train_one(cfg: DictConfig, model: str, seed: int, run_dir: Path) -> dict[str
     if names and reference is not None:
         console.print(f"  evaluating {', '.join(names)}")
         metrics = compute_metrics(names, reference=reference, device=module.device, reference_key=reference_key(cfg),
-                                  **inputs)
+                                  **metric_kwargs(inputs))
     metrics.update(module.evaluate_extra(dm))
     row["metrics"] = {k: float(v) for k, v in metrics.items() if not k.endswith("/seconds")}
     row["metrics_skipped"] = skipped

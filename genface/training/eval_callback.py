@@ -52,7 +52,20 @@ def available_needs(inputs: dict[str, Any]) -> set[str]:
         have.add("autoencoder")
     if "model" in inputs:
         have.add("stylegan_mapping")
+    if "swap_fn" in inputs and "swap_data" in inputs:  # a swapper and the faces to judge its swaps on
+        have.add("swapper")
     return have
+
+
+def metric_kwargs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The part of :meth:`metric_inputs` that :func:`genface.metrics.compute_metrics` accepts
+    (a swapper's ``swap_fn`` is passed only once the registry takes it)."""
+    import inspect
+
+    from genface.metrics import compute_metrics
+
+    accepted = inspect.signature(compute_metrics).parameters
+    return {k: v for k, v in inputs.items() if k in accepted}
 
 
 class EvalEvery(L.Callback):
@@ -144,7 +157,7 @@ class EvalEvery(L.Callback):
         try:
             with torch.no_grad():
                 values = compute_metrics(names, reference=reference, device=pl_module.device,
-                                         reference_key=self.reference_key, seed=self.seed, **inputs)
+                                         reference_key=self.reference_key, seed=self.seed, **metric_kwargs(inputs))
         finally:
             pl_module.train(was_training)
         spent = time.perf_counter() - t0
