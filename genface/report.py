@@ -234,14 +234,16 @@ def by_model(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, SeedStat]]:
     """``{model: {metric key: SeedStat}}`` over the seeds whose status is in :data:`COUNTED`;
-    besides the metrics, ``images_per_s``, ``images`` (trained on) and ``train_time_s``."""
+    besides the metrics, ``images_per_s``, ``images`` (trained on) and ``train_time_s`` over
+    every run that did not fail (they measure cost, not quality)."""
     out: dict[str, dict[str, SeedStat]] = {}
     for model, group in by_model(rows).items():
         ok = [r for r in group if run_status(r) in COUNTED]
         keys = sorted({k for r in ok for k in r.get("metrics", {})})
         stats_ = {k: seed_stat(r["metrics"].get(k, float("nan")) for r in ok) for k in keys}
+        finished = [r for r in group if run_status(r) != "failed"]  # cost, not quality: every run that trained
         for k in ("images_per_s", "images", "train_time_s"):
-            stats_[k] = seed_stat(r.get(k, float("nan")) for r in ok)
+            stats_[k] = seed_stat(r.get(k, float("nan")) for r in finished)
         out[model] = stats_
     return out
 
@@ -744,7 +746,7 @@ def write_report(settings: dict[str, Any], rows: Sequence[dict[str, Any]], out: 
     ]
     header, body = model_table(rows)
     lines += [markdown_table(header, body), "",
-              "Metrics as mean ± std over the seeds whose status is ok, with the 95 % Student-t interval of the mean "
+              "Metrics as mean ± std over the seeds whose status is ok or suspect, with the 95 % Student-t interval of the mean "
               "in brackets (one seed: the value). `status`: ok; suspect (finished, but look at its samples); collapsed; "
               "diverged; failed (training raised): see \"Runs that are not ok\" below; collapsed, diverged and failed "
               "runs are left out of the statistics. `images`: training "

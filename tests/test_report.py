@@ -50,6 +50,7 @@ def test_aggregate_leaves_out_runs_that_are_not_ok_and_the_status_says_so():
     agg = report.aggregate(rows)
     assert agg["dcgan"]["fsd_synth1k"].values == (10.0, 12.0, 14.0)
     assert "fsd_synth1k" not in agg["vae"]
+    assert agg["vae"]["images_per_s"].n == 1  # cost is counted for the collapsed run, not for the failed one
     groups = report.by_model(rows)
     assert report.status_summary(groups["dcgan"]) == "ok 2, suspect 1, diverged 1"
     notes = report.health_notes(rows)
