@@ -90,7 +90,7 @@ def metric_direction(key: str) -> int:
 
     Decided from the metric's name: distances and errors (FSD, FID, KID, SWD, PPL, FD, MAE,
     MSE, LPIPS) are lower-better; PSNR, SSIM, IS, precision, recall, identity similarity and
-    retrieval accuracy are higher-better; MS-SSIM between random pairs measures diversity
+    retrieval accuracy, face and detection rates are higher-better; MS-SSIM between random pairs measures diversity
     and has no better direction.
     """
     base, _, part = key.partition("/")
@@ -101,7 +101,8 @@ def metric_direction(key: str) -> int:
     if any(t in name for t in ("mae", "mse", "lpips", "error", "dist")) or name.startswith(
             ("fsd", "fid", "kid", "swd", "ppl", "fd_")):
         return -1
-    if any(t in name for t in ("psnr", "ssim", "precision", "recall", "acc", "top1", "cos", "sim")) or name.startswith(
+    if any(t in name for t in ("psnr", "ssim", "precision", "recall", "acc", "top1", "cos", "sim",
+                               "rate", "detected")) or name.startswith(
             ("is", "pr")):
         return 1
     return 0

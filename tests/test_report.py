@@ -72,6 +72,7 @@ def test_metric_direction():
     assert report.metric_direction("recon1k/mae") == -1 and report.metric_direction("recon1k/psnr") == 1
     assert report.metric_direction("recon1k/ssim") == 1 and report.metric_direction("swap_gt/noswap_mae") == -1
     assert report.metric_direction("msssim_pairs1k") == 0
+    assert report.metric_direction("fsd_synth1k/face_rate") == 1 and report.metric_direction("fd_dlib1k_full/gen_detected") == 1
 
 
 def _many_metrics_rows():
