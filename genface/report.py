@@ -159,8 +159,8 @@ def run_status(row: dict[str, Any]) -> str:
     training-health check (``row["status"]``: :func:`genface.training.health.assess_health`,
     which also finds collapse from the samples and their diversity), or ``ok``.
     """
-    if row.get("error"):
-        return "failed"
+    if row.get("error"):  # raised: failed, or diverged when training stopped on non-finite losses
+        return "diverged" if row.get("status") == "diverged" else "failed"
     if any(not _finite(v) for v in row.get("final_losses", {}).values()):
         return "diverged"
     if any(not _finite(v) for v in row.get("metrics", {}).values()):
