@@ -501,7 +501,7 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: Path, out: Path) -> Pa
     against images seen (left) and training wall time (right); one colour per model, one line
     per seed. ``None`` when no run has curves."""
     curves = {(r["model"], r["seed"]): read_curves(run_dir(out, r["model"], r["seed"]) / "metrics.csv") for r in rows}
-    names = sorted({k for c in curves.values() for k in c if "/" not in k or k.endswith("/mae")})
+    names = sorted({k for c in curves.values() for k in c if "/" not in k or k.endswith(("/mae", "/face_rate"))})
     if not names:
         return None
     plt = _plt()
