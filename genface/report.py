@@ -160,8 +160,8 @@ def run_status(row: dict[str, Any]) -> str:
     training-health check (``row["status"]``: :func:`genface.training.health.assess_health`,
     which also finds collapse from the samples and their diversity), or ``ok``.
     """
-    if row.get("error"):
-        return "failed"
+    if row.get("error"):  # raised: failed, or diverged when training stopped on non-finite losses
+        return "diverged" if row.get("status") == "diverged" else "failed"
     if any(not _finite(v) for v in row.get("final_losses", {}).values()):
         return "diverged"
     if any(not _finite(v) for v in row.get("metrics", {}).values()):
@@ -502,7 +502,7 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: Path, out: Path) -> Pa
     against images seen (left) and training wall time (right); one colour per model, one line
     per seed. ``None`` when no run has curves."""
     curves = {(r["model"], r["seed"]): read_curves(run_dir(out, r["model"], r["seed"]) / "metrics.csv") for r in rows}
-    names = sorted({k for c in curves.values() for k in c if "/" not in k or k.endswith("/mae")})
+    names = sorted({k for c in curves.values() for k in c if "/" not in k or k.endswith(("/mae", "/face_rate"))})
     if not names:
         return None
     plt = _plt()

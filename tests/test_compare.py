@@ -67,17 +67,20 @@ def test_compare_needs_a_budget(tmp_path):
 
 
 def test_a_run_that_raises_is_reported_as_failed(tmp_path, monkeypatch):
+    from genface.errors import NonFiniteLossError
+
     def boom(cfg, model, seed, run_dir):
         if model == "vae":
-            raise RuntimeError("out of memory")
+            raise RuntimeError("out of memory") if seed == 0 else NonFiniteLossError("loss is nan at step 3")
         return {"model": model, "seed": seed, "metrics": {"msssim_pairs1k": 0.3}, "final_losses": {"d_loss": 0.5},
                 "parameters": {"total": 10}, "images": 96, "images_per_s": 100.0}
 
     monkeypatch.setattr(compare, "train_one", boom)
-    rows = compare.run_compare(_cfg(tmp_path))
-    assert [r.get("status", "ok") for r in rows] == ["ok", "failed"]
+    rows = compare.run_compare(_cfg(tmp_path, "seeds=[0,1]"))
+    assert [r.get("status", "ok") for r in rows] == ["ok", "ok", "failed", "diverged"]
     text = (tmp_path / "report.md").read_text()
-    assert "| vae | 1 | failed |" in text and "RuntimeError: out of memory" in text
+    assert "| vae | 2 | diverged 1, failed 1 |" in text and "RuntimeError: out of memory" in text
+    assert "**diverged**: NonFiniteLossError: loss is nan at step 3" in text
 
 
 def test_help_lists_only_what_compare_accepts():

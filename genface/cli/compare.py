@@ -37,6 +37,7 @@ from genface import report
 from genface.cli import _guard
 from genface.cli.train import train
 from genface.config import register_configs
+from genface.errors import GenfaceError, NonFiniteLossError
 from genface.provenance import save_png
 from genface.report import final_losses, loss_history, run_dir  # noqa: F401  (public here since the first version)
 from genface.training.eval_callback import available_needs, metric_kwargs, reference_dataset
@@ -246,9 +247,12 @@ def training_health(row: dict[str, Any], samples: torch.Tensor, reference: Any, 
 
 
 def failed_row(model: str, seed: int, error: BaseException) -> dict[str, Any]:
-    """The result row of a run that raised: reported with status ``failed``, never as numbers."""
-    return {"model": model, "seed": seed, "status": "failed", "metrics": {}, "final_losses": {},
-            "error": f"{type(error).__name__}: {error}".splitlines()[0][:300]}
+    """The result row of a run that raised: status ``diverged`` when training stopped on
+    non-finite losses (:class:`~genface.errors.NonFiniteLossError`), else ``failed``; never numbers."""
+    from genface.errors import NonFiniteLossError
+
+    return {"model": model, "seed": seed, "status": "diverged" if isinstance(error, NonFiniteLossError) else "failed",
+            "metrics": {}, "final_losses": {}, "error": f"{type(error).__name__}: {error}".splitlines()[0][:300]}
 
 
 def _grid(images: torch.Tensor, n: int) -> torch.Tensor:
@@ -283,8 +287,9 @@ def _log_wandb(cfg: DictConfig, rows: list[dict[str, Any]], out: Path) -> None:
 def run_compare(cfg: DictConfig) -> list[dict[str, Any]]:
     """Train/evaluate every (model, seed) and write the report; returns the result rows.
 
-    A run that raises is recorded as ``failed`` (with the error) and the comparison goes on
-    with the next one; the traceback is printed.
+    A run that raises is recorded as ``failed`` (``diverged`` for non-finite losses), with the
+    error, and the comparison goes on with the next one; the traceback is printed. Errors in
+    the user's data, config or output folder (other :class:`~genface.errors.GenfaceError`) stop it.
     """
     out = Path(cfg.out_dir) if cfg.out_dir else Path(HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -303,6 +308,11 @@ def run_compare(cfg: DictConfig) -> list[dict[str, Any]]:
             rows.append(train_one(cfg, model, seed, rdir))
         except (KeyboardInterrupt, SystemExit):
             raise
+        except GenfaceError as e:
+            if not isinstance(e, NonFiniteLossError):  # the user's data, config or folder: stop and say so
+                raise
+            rows.append(failed_row(model, seed, e))
+            console.print(f"  [red]{model} seed {seed} diverged[/red]: {rows[-1]['error']}")
         except Exception as e:  # one model failing must not lose the others; it is reported as failed
             traceback.print_exc()
             rows.append(failed_row(model, seed, e))
