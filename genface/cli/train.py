@@ -8,12 +8,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genface.cli import _guard  # standard library only at import time
 from genface.cli.help import maybe_print_help
 
 if TYPE_CHECKING:
@@ -41,19 +41,6 @@ def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
     return [instantiate(v) for v in cfg.values() if v is not None and "_target_" in v]
 
 
-def check_writable(directory: str | Path) -> Path:
-    """Fail at start-up, not after an hour, when the output folder cannot be written."""
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".genface_write_test{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise PermissionError(f"cannot write to the output folder {directory}: {e}") from e
-    return directory
-
-
 def output_dir(cfg: DictConfig) -> Path:
     try:
         return Path(cfg.paths.output_dir)
@@ -78,10 +65,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     register_configs()
 
     validate_config(cfg)
-    out = check_writable(output_dir(cfg))
+    out = _guard.check_writable(output_dir(cfg))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _convert_="all")  # plain lists/dicts: checkpoints stay weights_only-safe
+    if cfg.get("divergence") is not None and hasattr(module, "configure_divergence"):
+        module.configure_divergence(**cfg.divergence)
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
     if not loggers:  # nothing to report learning rates to (logger=none)
@@ -127,6 +116,7 @@ def _finish_wandb(loggers: list[Any]) -> None:
         wandb.finish()
 
 
+@_guard.report_errors
 def run(cfg: DictConfig) -> float | None:
     """The Hydra task of ``genface-train``: print the config tree, train, return the swept metric."""
     from genface.cli.config_tree import print_config_tree
@@ -142,7 +132,8 @@ def run(cfg: DictConfig) -> float | None:
 
 
 def main() -> float | None:
-    """``genface-train``: the help page straight from configs/hydra/help/train.yaml, else the Hydra app."""
+    """``genface-train``: the help page straight from configs/hydra/help/train.yaml, else the
+    Hydra app, after the output folder is checked (genface/cli/_guard.py)."""
     if maybe_print_help("train"):
         return None
     import hydra
@@ -151,7 +142,7 @@ def main() -> float | None:
 
     register_configs()
     app = hydra.main(version_base="1.3", config_path="pkg://genface.configs", config_name="train")(run)
-    return app()
+    return _guard.run_hydra(app, "train", "genface-train")
 
 
 if __name__ == "__main__":
