@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, Subset
 
 from genface.data.datamodule import FaceDataModule
 
-__all__ = ["SwapDataModule", "condition_key"]
+__all__ = ["SwapDataModule", "WithLandmarks", "condition_key"]
 
 
 def condition_key(path) -> str:
@@ -38,6 +38,50 @@ def condition_key(path) -> str:
 
     stem = re.sub(r"_\d{6}_\d+$", "", Path(path).stem)
     return stem.split("_", 1)[1] if "_" in stem else stem
+
+
+class WithLandmarks(Dataset):
+    """A folder dataset of genface-extract crops, with each crop's 68 landmarks added.
+
+    Items gain ``"landmarks"``: float32 ``(68, 2)`` in pixels of the dataset's images, read
+    from the ``alignments.json`` that genface-extract wrote beside the ``faces/`` folder
+    (``crop_landmarks``, scaled from the crop size to the dataset's resolution). They drive
+    the eye/mouth loss weighting and the landmark mask of
+    :class:`~genface.training.faceswap.FaceSwapModule`.
+
+    Args:
+        dataset: a :class:`~genface.data.folder.FolderFaces` over a ``faces/`` folder.
+        alignments: path of the ``alignments.json``; None = ``<root>/../alignments.json``.
+
+    Raises:
+        FileNotFoundError: no alignments file. ValueError: a crop has no 68-point landmarks.
+    """
+
+    def __init__(self, dataset, alignments: str | Path | None = None):
+        import json
+
+        root = Path(dataset.root)
+        path = Path(alignments) if alignments is not None else root.parent / "alignments.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no {path}: data.landmarks needs the alignments.json of genface-extract")
+        doc = json.loads(path.read_text())
+        scale = dataset.resolution / float(doc["size"])
+        by_name = {Path(f["file"]).name: f.get("crop_landmarks") for f in doc["faces_list"]}
+        rows = []
+        for f in dataset.files:
+            lm = by_name.get(Path(f).name)
+            if lm is None or len(lm) != 68:
+                raise ValueError(f"{f}: no 68-point landmarks in {path} (extract with --landmarks 68)")
+            rows.append(lm)
+        self.dataset = dataset
+        self.landmarks = torch.tensor(rows, dtype=torch.float32) * scale
+        self.files = dataset.files
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict:
+        return {**self.dataset[i], "landmarks": self.landmarks[i]}
 
 
 def _folder_and_indices(ds):
@@ -112,7 +156,10 @@ class SwapDataModule(FaceDataModule):
             draw); None = all.
         video_dir: a folder of aligned crops of consecutive frames of A (``genface-extract``
             of a video), swapped for the temporal-consistency metric; None = none.
-        eval_image_size: side of the gallery/video faces as loaded (= ``resolution``).
+        landmarks: give the faces of folder sides their 68 landmarks from genface-extract's
+            ``alignments.json`` beside each ``faces/`` folder (:class:`WithLandmarks`): the
+            eye x3 / mouth x2 loss weighting of faceswap and the landmark-hull mask target;
+            False = none (the weighting is then off).
     """
 
     def __init__(self, dataset: DatasetLike | None = None, dataset_a: DatasetLike | None = None,
@@ -122,7 +169,8 @@ class SwapDataModule(FaceDataModule):
                  num_workers: int = 0, val_size: int = 64, seed: int = 0, drop_last: bool = True,
                  pin_memory: bool = False, val_fraction: float = 0.1, gallery_dir: str | None = None,
                  gallery_identity_a: str | None = None, gallery_identity_b: str | None = None,
-                 gallery_max_per_identity: int | None = None, video_dir: str | None = None):
+                 gallery_max_per_identity: int | None = None, video_dir: str | None = None,
+                 landmarks: bool = False):
         if not 0 <= val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
         if batch_size < 2 or batch_size % 2:
@@ -147,6 +195,7 @@ class SwapDataModule(FaceDataModule):
         self.gallery_dir, self.video_dir = gallery_dir, video_dir
         self.gallery_identity_a, self.gallery_identity_b = gallery_identity_a, gallery_identity_b
         self.gallery_max_per_identity = gallery_max_per_identity
+        self.landmarks = bool(landmarks)
         self.val_a: Dataset | None = None
         self.val_b: Dataset | None = None
         self._swap_eval = None
@@ -181,6 +230,8 @@ class SwapDataModule(FaceDataModule):
                     raise FileNotFoundError(f"data.{name}={d} is not a folder (extract faces into it with "
                                             "genface-extract, see docs/tutorial-swap.md)")
             faces_a, faces_b = _build(self._factory_a), _build(self._factory_b)
+            if self.landmarks:
+                faces_a, faces_b = WithLandmarks(faces_a), WithLandmarks(faces_b)
         self.check_dataset(faces_a, "the A faces")
         self.check_dataset(faces_b, "the B faces")
         train_a, val_a = self.split(faces_a, 0)
