@@ -78,6 +78,27 @@ def plot_curves(run_dir: Path, out: Path) -> Path | None:
     return out / "curves.png"
 
 
+def video_temporal(source: str, swapped: str) -> dict[str, float]:
+    """:func:`genface.metrics.swap.temporal_consistency` of a genface-swap output video."""
+    import numpy as np
+
+    from genface.faces.io import VideoReader
+    from genface.metrics.swap import temporal_consistency
+
+    with VideoReader(source) as r:
+        x = np.stack(list(r))
+    with VideoReader(swapped) as r:
+        y = np.stack(list(r))
+    n = min(len(x), len(y))
+    xt = torch.from_numpy(x[:n]).permute(0, 3, 1, 2).float() / 255
+    yt = torch.from_numpy(y[:n]).permute(0, 3, 1, 2).float() / 255
+    region = ((xt - yt).abs().amax(1, keepdim=True) > 4 / 255).any(0, keepdim=True).float().expand(n, 1, -1, -1)
+    t = temporal_consistency(xt, yt, region)
+    return {"video_temporal": t["ratio"], "video_temporal/swap_diff": t["swap_diff"],
+            "video_temporal/source_diff": t["source_diff"], "video_temporal/frames": n,
+            "video_temporal/region": float(region[0].mean())}
+
+
 def main(argv=None) -> int:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -91,6 +112,9 @@ def main(argv=None) -> int:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--video-dir", help="aligned crops of consecutive frames of A (genface-extract of a video)")
     p.add_argument("--out", type=Path, default=None, help="folder for metrics.json and curves.png")
+    p.add_argument("--swapped-video", nargs=2, metavar=("SOURCE", "SWAPPED"),
+                   help="a source video and its genface-swap output: temporal consistency of the whole "
+                   "frames inside the swapped region (pixels the swap changed in any frame)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -110,6 +134,11 @@ def main(argv=None) -> int:
               f"(swap change {m['swap_temporal/swap_diff']:.4f} / source change {m['swap_temporal/source_diff']:.4f})")
     print(f"\n{len(data.faces_a)} held-out faces of A, gallery of {int(m.get('swap_id_dlib/num_gallery', 0))} faces "
           f"of {int(m.get('swap_id_dlib/num_identities', 0))} identities; {time.perf_counter() - t0:.0f} s")
+    if args.swapped_video:
+        m.update(video_temporal(*args.swapped_video))
+        print(f"genface-swap video: temporal ratio {m['video_temporal']:.3f} over {int(m['video_temporal/frames'])} "
+              f"frames (swap change {m['video_temporal/swap_diff']:.4f} / source change "
+              f"{m['video_temporal/source_diff']:.4f}, swapped region {100 * m['video_temporal/region']:.0f} %)")
     out = args.out or args.run_dir / "swap_eval"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(m, indent=1))
