@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genface.utils import require
+
 __all__ = [
     "TEMPLATE_5",
     "umeyama",
@@ -164,7 +166,7 @@ def warp_to_crop(image: np.ndarray, m: np.ndarray, size: int,
             scalar); None = replicate the source's border pixels (streaks where the crop
             leaves the source).
     """
-    import cv2
+    cv2 = require("cv2", "faces")
 
     if fill is None:
         return cv2.warpAffine(image, np.asarray(m, dtype=np.float64), (size, size),
@@ -227,7 +229,7 @@ def warp_from_crop(crop: np.ndarray, m: np.ndarray, shape: tuple[int, int]) -> n
         m: the alignment matrix used to cut the crop.
         shape: (H, W) of the source image.
     """
-    import cv2
+    cv2 = require("cv2", "faces")
 
     h, w = shape[:2]
     return cv2.warpAffine(crop, np.asarray(m, dtype=np.float64), (w, h),

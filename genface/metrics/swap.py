@@ -142,7 +142,9 @@ class SwapFaceJudge:
 
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``(descriptors (N, 128), landmarks (N, 68, 2))`` with NaN rows where no face is found."""
-        import cv2
+        from genface.utils import require
+
+        cv2 = require("cv2", "faces")
 
         ims = _to_uint8_hwc(images)
         desc = np.full((len(ims), 128), np.nan)
