@@ -79,6 +79,7 @@ def synth_swap(tmp_path_factory):
     return dm, cache
 
 
+@pytest.mark.slow
 def test_synthetic_factor_metrics_tell_a_swap_from_no_swap(synth_swap):
     dm, cache = synth_swap
     data = dm.swap_eval_data(24)
@@ -102,6 +103,7 @@ def test_synthetic_factor_metrics_tell_a_swap_from_no_swap(synth_swap):
 
 @needs_dlib
 @pytest.mark.realdata
+@pytest.mark.slow
 def test_dlib_swap_metrics_on_orl(tmp_path):
     """On real ORL faces: a swapper returning real photos of B is retrieved as B and detected;
     no swap is retrieved as A (identity fully leaked); landmark error of B's photos > 0."""
