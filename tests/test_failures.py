@@ -403,10 +403,13 @@ def test_safetensors_files_are_identical_for_identical_weights(saved_dcgan, tmp_
             "DCGAN(ngf=8, ndf=8, z_dim=8, resolution=32).save_pretrained(sys.argv[1])")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     blobs = set()
-    for i in range(3):
+    for i in range(3):  # separate processes: the metadata order was random per process
         subprocess.run([sys.executable, "-c", code, str(tmp_path / f"s{i}")], check=True, env=env)
         blobs.add((tmp_path / f"s{i}" / "model.safetensors").read_bytes())
     assert len(blobs) == 1
+    blob = blobs.pop()
+    header = blob[8:8 + int.from_bytes(blob[:8], "little")].decode()
+    assert header.startswith('{"__metadata__":{"format":"pt","synthetic":"true"}')  # sorted, first
     from safetensors.torch import load_file
 
     assert load_file(tmp_path / "s0" / "model.safetensors")  # still a valid file
@@ -457,6 +460,7 @@ def test_a_genface_error_inside_a_run_prints_its_message_alone(capsys, monkeypat
         torch_bug(None)
 
 
+@pytest.mark.slow
 def test_the_cli_prints_no_traceback(tmp_path, synthetic_cache):
     """End to end: genface-train with a checkpoint that does not exist."""
     import subprocess
