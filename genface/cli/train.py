@@ -11,20 +11,16 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hydra
-import lightning as L
-import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from genface.cli import _guard  # standard library only at import time
+from genface.cli.help import maybe_print_help
 
-from genface.cli import _guard
-from genface.cli._guard import check_writable
-from genface.config import register_configs, validate_config
-from genface.training.checkpoint import latest_checkpoint
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
-register_configs()
+# Hydra, torch and Lightning are imported when a run starts (in main() and train()), not at
+# import time: `genface-train --help` (genface.cli.help) and tab completion stay under 2 s.
 
 # Lightning warns that, with manual optimisation, step checkpoints hold the weights after the
 # step: that is what genface wants (a resumed run continues from there).
@@ -38,6 +34,8 @@ warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
 
 def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
     """Instantiate every non-null ``_target_`` entry of a dict-of-configs group."""
+    from hydra.utils import instantiate
+
     if not cfg:
         return []
     return [instantiate(v) for v in cfg.values() if v is not None and "_target_" in v]
@@ -55,8 +53,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Used by ``genface-train`` and by ``genface-compare`` (which composes one config per model).
     """
+    import lightning as L
+    import torch
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import LearningRateMonitor
+    from omegaconf import OmegaConf
+
+    from genface.config import register_configs, validate_config
+    from genface.training.checkpoint import latest_checkpoint
+
+    register_configs()
+
     validate_config(cfg)
-    out = check_writable(output_dir(cfg))
+    out = _guard.check_writable(output_dir(cfg))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _convert_="all")  # plain lists/dicts: checkpoints stay weights_only-safe
@@ -65,7 +74,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
     if not loggers:  # nothing to report learning rates to (logger=none)
-        callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path == "last":  # the newest of last.ckpt and step_*.ckpt (a kill may fall between them)
@@ -79,11 +88,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     finally:
         _finish_wandb(loggers)
     wall = time.perf_counter() - start
-    if cfg.get("export_pretrained") and trainer.is_global_zero and not trainer.fast_dev_run:
-        module.export_pretrained(out / "pretrained")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    if cfg.get("export_pretrained") and trainer.is_global_zero and not trainer.fast_dev_run:
+        module.net.card_info = _card_info(cfg, trainer, module, metrics, wall)  # for the model card
+        module.export_pretrained(out / "pretrained")
     return {"metrics": metrics, "wall_time_s": wall, "trainer": trainer, "module": module,
             "datamodule": datamodule, "output_dir": out}
+
+
+def _card_info(cfg: DictConfig, trainer: Any, module: Any, metrics: dict[str, float], wall: float) -> dict:
+    """What the run knows about the trained model, for its README.md (genface.models.card)."""
+    from genface.models.card import training_card_info
+
+    seen = getattr(module, "images_seen", None)  # progressive GANs count it exactly
+    if seen is None:  # batches drawn x batch size x processes
+        batches = trainer.fit_loop.epoch_loop._batches_that_stepped
+        seen = int(batches * cfg.data.get("batch_size", 0) * trainer.world_size)
+    return training_card_info(cfg, images_seen=int(seen), steps=int(trainer.global_step),
+                              metrics=metrics, wall_time_s=wall)
 
 
 def _finish_wandb(loggers: list[Any]) -> None:
@@ -94,9 +116,12 @@ def _finish_wandb(loggers: list[Any]) -> None:
         wandb.finish()
 
 
-@hydra.main(version_base="1.3", config_path="pkg://genface.configs", config_name="train")
 @_guard.report_errors
-def hydra_main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
+    """The Hydra task of ``genface-train``: print the config tree, train, return the swept metric."""
+    from genface.cli.config_tree import print_config_tree
+
+    print_config_tree(cfg)
     result = train(cfg)
     metric = cfg.get("optimized_metric")
     if metric:
@@ -107,8 +132,17 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> float | None:
-    """``genface-train``: checks the output folder before Hydra starts (genface/cli/_guard.py)."""
-    return _guard.run_hydra(hydra_main, "train", "genface-train")
+    """``genface-train``: the help page straight from configs/hydra/help/train.yaml, else the
+    Hydra app, after the output folder is checked (genface/cli/_guard.py)."""
+    if maybe_print_help("train"):
+        return None
+    import hydra
+
+    from genface.config import register_configs
+
+    register_configs()
+    app = hydra.main(version_base="1.3", config_path="pkg://genface.configs", config_name="train")(run)
+    return _guard.run_hydra(app, "train", "genface-train")
 
 
 if __name__ == "__main__":

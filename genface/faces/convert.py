@@ -23,6 +23,7 @@ from genface.faces.align import DEFAULT_PADDING, transform_points, warp_from_cro
 from genface.faces.detect import FaceDetector
 from genface.faces.io import MediaError, VideoReader, VideoWriter, is_video, list_images, read_image
 from genface.faces.masks import face_mask, soften_mask
+from genface.utils import require
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def color_transfer(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, mode: str
         mode: "none"; "avg" (shift by the difference of mean colours); "reinhard" (per
             channel mean and std transfer in L*a*b*, Reinhard et al. 2001).
     """
-    import cv2
+    cv2 = require("cv2", "faces")
 
     if mode not in COLORS:
         raise ValueError(f"unknown colour correction {mode!r}; valid: {list(COLORS)}")
@@ -146,7 +147,7 @@ class FaceSwapper:
 
         A frame with no face comes back unchanged (the same array).
         """
-        import cv2
+        cv2 = require("cv2", "faces")
 
         faces = self.detector.detect(frame)
         if self.faces == "largest":

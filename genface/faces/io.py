@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genface.utils import require
+
 __all__ = [
     "MediaError",
     "IMAGE_EXTS",
@@ -71,7 +73,7 @@ class VideoReader:
     """
 
     def __init__(self, path: str | Path):
-        import av
+        av = require("av", "video")
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -124,7 +126,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, fps: Fraction | float, crf: int = 18,
                  metadata: dict[str, str] | None = None):
-        import av
+        av = require("av", "video")
 
         from genface.provenance import PROVENANCE
 
@@ -147,7 +149,7 @@ class VideoWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 (H, W, 3) frame; every frame must share the first one's size."""
-        import av
+        av = require("av", "video")
 
         rgb = np.ascontiguousarray(rgb)
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:

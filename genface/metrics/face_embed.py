@@ -33,6 +33,7 @@ from genface.metrics.common import (
 )
 from genface.metrics.frechet import feature_stats, frechet_distance
 from genface.metrics.registry import EvalContext, register_metric, register_resource_check
+from genface.utils import require
 
 #: dlib's documented same-person threshold on the embedding distance.
 SAME_PERSON_THRESHOLD = 0.6
@@ -74,7 +75,7 @@ class DlibFaceEmbedder:
             raise ImportError(why)
         if detector not in ("hog", "full"):
             raise ValueError(f"detector must be 'hog' or 'full', got {detector!r}")
-        import dlib
+        dlib = require("dlib", "faces")
 
         models = _models_dir()
         self.detector_kind, self.upsample_to = detector, upsample_to
@@ -86,7 +87,7 @@ class DlibFaceEmbedder:
 
     def embed_one(self, image: np.ndarray) -> np.ndarray:
         """Embedding ``(128,)`` of one ``HxWx3`` uint8 RGB image, NaN when no face is found."""
-        import cv2
+        cv2 = require("cv2", "faces")
 
         img = np.ascontiguousarray(image)
         if self.upsample_to and max(img.shape[:2]) != self.upsample_to:

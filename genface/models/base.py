@@ -27,6 +27,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from genface.errors import PretrainedError
+from genface.models.card import write_model_card
 from genface.nn.latent import GANWrapperAPI
 
 CONFIG_NAME = "config.json"
@@ -127,6 +128,7 @@ class PretrainedMixin:
         tmp.write_text(json.dumps(meta, indent=2))
         tmp.replace(directory / CONFIG_NAME)
         save_safetensors(state, directory / WEIGHTS_NAME, metadata={"format": "pt", "synthetic": "true"})
+        write_model_card(self, directory)  # README.md beside the weights (genface/models/card.py)
         return directory
 
     @classmethod
