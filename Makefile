@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e ".[all,dev,docs]"
+	$(PY) -m pip install --no-deps "invisible-watermark==0.2.0"
 	touch $(STAMP)
 
 install: $(STAMP)

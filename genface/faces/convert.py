@@ -5,15 +5,17 @@ target identity -> mask (landmark hull eroded and blurred, or the learned mask) 
 correction (average colour, or Reinhard mean/std transfer in L*a*b*) -> warp back with the
 inverse alignment -> blend. Frames with no face pass through unchanged and are counted.
 
-Everything written is marked synthetic: PNG text chunks (:mod:`genface.provenance`), video
-container metadata (``comment=synthetic``) and a sidecar JSON next to each video.
+Everything written is marked through :mod:`genface.provenance`: a signed C2PA manifest
+(``c2pa.edited``, ``compositeWithTrainedAlgorithmicMedia``, the source as parent
+ingredient), the invisible watermark in every image and frame, PNG text chunks or video
+container metadata, and a sidecar JSON next to each video.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -205,7 +207,7 @@ def swap_video(swapper: FaceSwapper, source: str | Path, output: str | Path,
 
     Writes ``<output>.json`` beside the video (provenance + this report).
     """
-    from genface.provenance import PROVENANCE
+    from genface import provenance
 
     source, output = Path(source), Path(output)
     if source.resolve() == output.resolve():
@@ -214,10 +216,10 @@ def swap_video(swapper: FaceSwapper, source: str | Path, output: str | Path,
                         settings=swapper.settings())
     reader = VideoReader(source)
     report.fps = float(reader.fps)
-    meta = {**PROVENANCE, "comment": "synthetic",
-            "description": f"face swapped by genface into identity {swapper.identity}"}
+    desc = f"face swapped by genface into identity {swapper.identity}"
+    org = provenance.origin(swapper.model, "swapped", desc, source=source)
     bar, total = _progress(reader.num_frames, progress)
-    with reader, VideoWriter(output, reader.fps, metadata=meta) as writer, bar:
+    with reader, VideoWriter(output, reader.fps, metadata=provenance.video_metadata(org, desc), origin=org) as writer, bar:
         task = bar.add_task(f"swapping {source.name}", total=total)
         for frame in reader:
             new, n = swapper.swap_frame(frame)
@@ -245,21 +247,22 @@ def swap_images(swapper: FaceSwapper, sources: list[Path], output_dir: str | Pat
         model_name: recorded in PNG metadata and the report.
         root: folder the sources are relative to (their sub-folders are kept); None = flat.
     """
-    from genface.provenance import save_png
+    from genface import provenance
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = SwapReport(str(root or (sources[0] if len(sources) == 1 else "")), str(out),
                         identity=swapper.identity, model=model_name, settings=swapper.settings())
+    org = provenance.origin(swapper.model, "swapped", f"face swapped by genface into identity {swapper.identity}")
     bar, _ = _progress(len(sources), progress)
     with bar:
         task = bar.add_task("swapping images", total=len(sources))
         for src in sources:
             new, n = swapper.swap_frame(read_image(src))
             rel = src.relative_to(root) if root is not None else Path(src.name)
-            save_png(new, (out / rel).with_suffix(".png"),
-                     extra={"genface_task": "face swap", "identity": swapper.identity,
-                            "model": model_name or "", "faces_swapped": n})
+            provenance.save_image(new, (out / rel).with_suffix(".png"), replace(org, source=str(src)),
+                                  extra={"genface_task": "face swap", "identity": swapper.identity,
+                                         "model": model_name or "", "faces_swapped": n})
             report.frames += 1
             report.faces_swapped += n
             report.frames_with_face += n > 0

@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from genface import provenance
 from genface.errors import PretrainedError
 from genface.models.card import write_model_card
 from genface.nn.latent import GANWrapperAPI
@@ -132,7 +133,8 @@ class PretrainedMixin:
         tmp = directory / (CONFIG_NAME + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2))
         tmp.replace(directory / CONFIG_NAME)
-        save_safetensors(state, directory / WEIGHTS_NAME, metadata={"format": "pt", "synthetic": "true"})
+        save_safetensors(state, directory / WEIGHTS_NAME,
+                         metadata={"format": "pt", **provenance.model_metadata(self, state)})
         write_model_card(self, directory)  # README.md beside the weights (genface/models/card.py)
         return directory
 
