@@ -15,6 +15,7 @@ loss curves into the output folder.
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import time
@@ -130,6 +131,8 @@ def applicable_metrics(names: list[str], inputs: dict[str, Any]) -> tuple[list[s
         have.add("autoencoder")
     if "model" in inputs:
         have.add("stylegan_mapping")
+    if "swap_fn" in inputs:
+        have.add("swapper")
     run, skipped = [], {}
     for name in names:
         spec = get_metric(name)
@@ -198,7 +201,10 @@ def train_one(cfg: DictConfig, model: str, seed: int, run_dir: Path) -> dict[str
     if names and reference is not None:
         console.print(f"  evaluating {', '.join(names)}")
         key = f"{cfg.data_config}-{cfg.data_path or 'default'}-r{cfg.resolution}"
-        metrics = compute_metrics(names, reference=reference, device=module.device, reference_key=key, **inputs)
+        # only the inputs this registry takes (a swapper's swap_fn before the swap metrics exist)
+        accepted = inspect.signature(compute_metrics).parameters
+        metrics = compute_metrics(names, reference=reference, device=module.device, reference_key=key,
+                                  **{k: v for k, v in inputs.items() if k in accepted})
     metrics.update(module.evaluate_extra(dm))
     row["metrics"] = {k: float(v) for k, v in metrics.items() if not k.endswith("/seconds")}
     row["metrics_skipped"] = skipped
@@ -395,6 +401,10 @@ def run_compare(cfg: DictConfig) -> list[dict[str, Any]]:
         console.print(f"[bold][{i}/{len(jobs)}][/bold] training {model} seed {seed} → {run_dir}")
         rows.append(train_one(cfg, model, seed, run_dir))
     report = write_report(cfg, rows, out)
+    # the swappers' side-by-side grid (FaceSwap, FaceSwap-GAN, CycleGAN); nothing without swappers
+    from genface.swap_grid import write_swap_grid
+
+    write_swap_grid(cfg, rows, out)
     print_table(rows)
     if cfg.logger_config == "wandb":
         _log_wandb(cfg, rows, out)
