@@ -278,7 +278,7 @@ class CycleGANModule(GenerativeModule):
 
     # -- swapping, sampling, evaluation ----------------------------------------------------
     @torch.no_grad()
-    def swap(self, x: torch.Tensor, target: int) -> torch.Tensor:
+    def swap_fn(self, x: torch.Tensor, target: int) -> torch.Tensor:
         """The swapper contract: faces (N, 3, H, W) in [-1, 1] into identity ``target``
         (1 = B with G, 0 = A with F), in [-1, 1], with the networks in eval mode."""
         was = self.net.training
@@ -307,15 +307,19 @@ class CycleGANModule(GenerativeModule):
         if faces is None:
             raise RuntimeError("CycleGANModule.sample_images needs a datamodule or a training step")
         x = faces.repeat((n + len(faces) - 1) // len(faces), 1, 1, 1)[:n]
-        return self.swap(x, 1)
+        return self.swap_fn(x, 1)
 
     def metric_inputs(self) -> dict[str, Any]:
         """``swap_fn(x, target)`` (the ``"swapper"`` need of :mod:`genface.metrics`); no
         ``generator_fn`` (CycleGAN does not sample from noise) and no ``recon_fn``."""
-        return {"swap_fn": self.swap}
+        out: dict[str, Any] = {"swap_fn": self.swap_fn}
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is not None and hasattr(dm, "swap_eval_data"):  # the held-out faces of the swap metrics
+            out["swap_data"] = dm.swap_eval_data(self.hparams.swap_eval_samples or 64)
+        return out
 
     @torch.no_grad()
     def evaluate_extra(self, datamodule, num: int = 256, batch_size: int = 64) -> dict[str, float]:
         """Swap error against the exact synthetic ground truth (:func:`swap_gt_scores`); {} on real faces."""
-        return swap_gt_scores(lambda x, to: self.swap(x * 2 - 1, to).add(1).div(2), datamodule, num,
+        return swap_gt_scores(lambda x, to: self.swap_fn(x * 2 - 1, to).add(1).div(2), datamodule, num,
                               batch_size, self.device)
