@@ -99,10 +99,10 @@ def test_short_run_logs_the_gan_terms_and_exports_a_faceswap(make_cfg, synth_fil
 def test_the_adversarial_term_changes_the_decoder_update(synth_file):
     """With adv_weight > 0 the decoders receive gradients from the discriminators: one step
     from the same start differs from a step with adv_weight = 0 (and from no step)."""
-    def step(adv):
+    def step(adv, ramp_steps=0):
         torch.manual_seed(0)
         m = FaceSwapGANModule(FaceSwap(resolution=32, width=0.0625), augment=False, adv_weight=adv,
-                              perceptual="none", d_ndf=4, d_layers=2)
+                              perceptual="none", d_ndf=4, d_layers=2, ramp_steps=ramp_steps)
         opts = [torch.optim.SGD(m.net.parameters(), lr=1.0), torch.optim.SGD(m.discriminators.parameters(), lr=1.0)]
         for o in opts:
             o._on_before_step = o._on_after_step = lambda: None
@@ -118,6 +118,7 @@ def test_the_adversarial_term_changes_the_decoder_update(synth_file):
     dec0, d0 = step(0.0)
     dec1, d1 = step(1.0)
     assert not torch.allclose(dec0, dec1)
+    torch.testing.assert_close(step(1.0, ramp_steps=10)[0], dec0)  # step 0 of a ramp: no adversarial term yet
     torch.manual_seed(0)
     fresh = FaceSwapGANModule(FaceSwap(resolution=32, width=0.0625), augment=False, perceptual="none", d_ndf=4,
                               d_layers=2)
