@@ -2,6 +2,7 @@
 recipe (LSGAN, cycle, identity, image pool, linear decay), exact resume, and swapping a
 video through genface-swap's convert path."""
 
+import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -201,18 +202,15 @@ def test_resume_continues_exactly(make_cfg, tmp_path):
     assert lr_full == pytest.approx(2e-4 * linear_decay(5, 6, 0.5)) and lr_full < 2e-4
 
 
-class StopAt:
-    """A callback that stops training after ``step`` batches (an interrupted run)."""
+class StopAt(L.Callback):
+    """Stops training after ``step`` batches: an interrupted run (``max_steps`` unchanged)."""
 
-    def __new__(cls, step: int):
-        import lightning as L
+    def __init__(self, step: int):
+        self.step = step
 
-        class _Stop(L.Callback):
-            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-                if trainer.global_step >= step:
-                    trainer.should_stop = True
-
-        return _Stop()
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True
 
 
 def test_image_batches_fail_with_a_clear_message():
