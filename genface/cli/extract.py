@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from genface.faces.align import DEFAULT_PADDING
 from genface.faces.detect import DETECTORS
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    out = Path(args.output)
+    created = [p for p in (out, out / "faces") if not p.exists()]
     try:
         summary = extract_faces(
             args.source, args.output, size=args.size, padding=args.padding,
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             max_frames=args.max_frames, progress=not args.no_progress,
         )
     except (MediaError, ImportError, ValueError) as e:
+        _remove_empty(created)  # a rejected input leaves no empty output folder behind
         print(f"genface-extract: error: {e}", file=sys.stderr)
         return 2
     print(f"{summary['faces']} face(s) from {summary['frames_with_face']}/{summary['frames']} "
@@ -63,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
           + (" (landmarks estimated from boxes)" if summary["landmarks_estimated"] else "")
           + f" -> {args.output}")
     return 0
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders of ``folders`` (made by this run) that are still empty, deepest first."""
+    for p in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        try:
+            p.rmdir()  # only ever removes an empty folder
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genface.utils import require
+
 __all__ = [
     "TEMPLATE_5",
     "umeyama",
@@ -152,7 +154,7 @@ def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 def warp_to_crop(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     """Cut the aligned ``size`` x ``size`` crop out of ``image`` (H, W[, C]) with matrix ``m``."""
-    import cv2
+    cv2 = require("cv2", "faces")
 
     return cv2.warpAffine(image, np.asarray(m, dtype=np.float64), (size, size),
                           flags=cv2.INTER_LINEAR,
@@ -167,7 +169,7 @@ def warp_from_crop(crop: np.ndarray, m: np.ndarray, shape: tuple[int, int]) -> n
         m: the alignment matrix used to cut the crop.
         shape: (H, W) of the source image.
     """
-    import cv2
+    cv2 = require("cv2", "faces")
 
     h, w = shape[:2]
     return cv2.warpAffine(crop, np.asarray(m, dtype=np.float64), (w, h),

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genface.utils import require
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Face", "FaceDetector", "FaceEmbedder", "dlib_available", "DETECTORS"]
@@ -139,7 +141,7 @@ class FaceDetector:
         self.upsample = upsample
         self.min_size = min_size
         if detector == "haar":
-            import cv2
+            cv2 = require("cv2", "faces")
 
             path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
             self._haar = cv2.CascadeClassifier(str(path))
@@ -147,7 +149,7 @@ class FaceDetector:
                 raise RuntimeError(f"could not load OpenCV's Haar cascade {path}")
             log.info("face detector: OpenCV Haar cascade (landmarks estimated from the box)")
         else:
-            import dlib
+            dlib = require("dlib", "faces")
 
             self._hog = dlib.get_frontal_face_detector() if "hog" in detector else None
             self._cnn = (dlib.cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat"))
@@ -184,7 +186,7 @@ class FaceDetector:
         return out
 
     def _detect_haar(self, rgb: np.ndarray) -> list[Face]:
-        import cv2
+        cv2 = require("cv2", "faces")
 
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         boxes = self._haar.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
@@ -207,14 +209,14 @@ class FaceEmbedder:
     def __init__(self, num_jitters: int = 1):
         if not dlib_available():
             raise ImportError("identity embeddings need dlib: pip install 'genface[faces]'")
-        import dlib
+        dlib = require("dlib", "faces")
 
         self._net = dlib.face_recognition_model_v1(_model_file("dlib_face_recognition_resnet_model_v1.dat"))
         self.num_jitters = num_jitters
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
         """The (128,) descriptor of ``face`` in RGB uint8 ``image``."""
-        import dlib
+        dlib = require("dlib", "faces")
 
         if face.landmarks_estimated or len(face.landmarks) not in (5, 68):
             raise ValueError("identity embeddings need dlib landmarks (detector 'hog' or 'cnn')")
