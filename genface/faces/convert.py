@@ -158,6 +158,7 @@ class FaceSwapper:
             return frame, 0
         if frame.ndim == 2:
             frame = np.repeat(frame[..., None], 3, -1)
+        grey = bool((frame[..., 0] == frame[..., 1]).all() and (frame[..., 1] == frame[..., 2]).all())
         out = frame.astype(np.float32) / 255.0
         r = self.resolution
         for face in faces:
@@ -185,6 +186,8 @@ class FaceSwapper:
             back = warp_from_crop(swapped.astype(np.float32), m, frame.shape[:2])
             alpha = warp_from_crop(mk.astype(np.float32), m, frame.shape[:2])[..., None]
             out = out * (1 - alpha) + back * alpha
+        if grey:  # a greyscale source stays greyscale (no tint from the model or the colour transfer)
+            out = np.repeat(out.mean(-1, keepdims=True), 3, -1)
         return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), len(faces)
 
 

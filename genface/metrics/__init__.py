@@ -73,6 +73,7 @@ from genface.metrics import (  # noqa: F401  (importing registers the metrics)
     ppl,
     prc,
     reconstruction,
+    swap,
     swd,
 )
 from genface.metrics.common import cache_dir, reference_features

@@ -123,17 +123,36 @@ def identity_retrieval_top1(query: np.ndarray, gallery: np.ndarray, query_ids: n
                             gallery_ids: np.ndarray) -> float:
     """Share of queries whose nearest gallery embedding has the query's identity.
 
+    The one ID-retrieval implementation of genface (used by :mod:`genface.metrics.swap`).
+
     Args:
-        query: embeddings ``(N, D)`` (e.g. of swapped faces); NaN rows count as misses.
-        gallery: embeddings ``(M, D)`` of faces with known identities.
+        query: embeddings ``(N, D)`` (e.g. of swapped faces); NaN rows (no face found) count
+            as misses, in the denominator.
+        gallery: embeddings ``(M, D)`` of faces with known identities; NaN rows (gallery
+            faces the detector missed) are left out of the gallery, never fail the queries.
         query_ids: identity each query should be recognised as ``(N,)``.
         gallery_ids: identities of the gallery ``(M,)``.
+
+    Returns:
+        the hit rate; NaN when there is no query.
+
+    Raises:
+        ValueError: lengths of embeddings and identities differ, or no gallery row is finite.
     """
     q, g = np.asarray(query, np.float64), np.asarray(gallery, np.float64)
-    d = np.linalg.norm(q[:, None, :] - g[None, :, :], axis=-1)
-    ok = np.isfinite(d).all(axis=1)
-    nearest = np.where(ok, np.nan_to_num(d, nan=np.inf).argmin(axis=1), 0)
-    hit = (np.asarray(gallery_ids)[nearest] == np.asarray(query_ids)) & ok
+    qi, gi = np.asarray(query_ids), np.asarray(gallery_ids)
+    if len(q) != len(qi) or len(g) != len(gi):
+        raise ValueError(f"query ({len(q)}) / gallery ({len(g)}) and their identities "
+                         f"({len(qi)} / {len(gi)}) must match in length")
+    if len(q) == 0:
+        return float("nan")
+    keep = np.isfinite(g).all(axis=1)
+    if not keep.any():
+        raise ValueError("identity_retrieval_top1: no gallery embedding is finite (no face found in the gallery)")
+    g, gi = g[keep], gi[keep]
+    ok = np.isfinite(q).all(axis=1)
+    d = np.linalg.norm(np.where(ok[:, None], q, 0.0)[:, None, :] - g[None, :, :], axis=-1)
+    hit = (gi[d.argmin(axis=1)] == qi) & ok
     return float(hit.mean())
 
 
