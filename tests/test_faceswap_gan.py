@@ -84,7 +84,7 @@ def test_short_run_logs_the_gan_terms_and_exports_a_faceswap(make_cfg, synth_fil
     assert result["trainer"].global_step == 4
     csv = (out / "metrics.csv").read_text()
     for key in ("train/rec_a", "train/g_adv_b", "train/g_adv_swap_a", "train/perceptual_a", "train/d_a",
-                "val/swap_gt_mae"):
+                "val/swap_synth_gt"):
         assert key in csv, key
     net = FaceSwap.from_pretrained(out / "pretrained")  # genface-swap converts with it unchanged
     x = torch.rand(2, 3, 32, 32)

@@ -62,7 +62,7 @@ def test_compare_swappers_reports_a_row_per_method_with_swap_scores(tmp_path, sy
     rows = compare.run_compare(_cfg(tmp_path))
     assert [r["model"] for r in rows] == ["faceswap", "faceswap_gan", "cyclegan"]
     for r in rows:
-        assert {"swap_gt/mae", "swap_gt/noswap_mae"} <= set(r["metrics"]), r["model"]
+        assert {"swap_synth_gt", "swap_synth_gt/noswap_mae"} <= set(r["metrics"]), r["model"]
     report = (tmp_path / "report.md").read_text()
     assert all(f"| {m} |" in report for m in ("faceswap", "faceswap_gan", "cyclegan"))
     assert "## Swaps side by side" in report and is_marked_png(tmp_path / "swaps_side_by_side.png")

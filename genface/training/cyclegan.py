@@ -22,7 +22,7 @@ or ``data=swap_pair``): the two sides are unpaired faces, as CycleGAN needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -33,7 +33,7 @@ from genface.training.base import GenerativeModule
 from genface.training.gan import _uncounted
 from genface.training.losses import get_gan_loss
 
-__all__ = ["ImagePool", "CycleGANModule", "linear_decay", "swap_gt_scores"]
+__all__ = ["ImagePool", "CycleGANModule", "linear_decay"]
 
 
 class ImagePool:
@@ -91,42 +91,6 @@ def linear_decay(step: int, total: int, decay_start: float) -> float:
     return max(0.0, 1.0 - (step - start) / float(total - start + 1))
 
 
-@torch.no_grad()
-def swap_gt_scores(swap01: Callable[[torch.Tensor, int], torch.Tensor], datamodule: Any,
-                   num: int = 256, batch_size: int = 64, device: Any = "cpu") -> dict[str, float]:
-    """Swap error of any swapper against the exact synthetic ground truth (the keys and
-    protocol of :meth:`genface.training.faceswap.FaceSwapModule.evaluate_extra`).
-
-    Args:
-        swap01: ``swap01(x, to)``: faces (N, 3, H, W) in [0, 1] swapped into identity ``to``
-            (0 = A, 1 = B), in [0, 1].
-        datamodule: a :class:`~genface.data.swap.SwapDataModule`; without ground truth
-            (real faces) the result is empty.
-        num: held-out poses, each swapped both ways.
-        batch_size: faces per forward pass.
-        device: where the swapper runs.
-
-    Returns:
-        ``swap_gt/{mae,psnr,ssim}`` (A->B and B->A pooled, after 8-bit quantisation) and
-        ``swap_gt/noswap_mae`` (the do-nothing baseline); {} without ground truth.
-    """
-    from genface.metrics.reconstruction import reconstruction_errors
-
-    ev = datamodule.swap_eval_set(num) if hasattr(datamodule, "swap_eval_set") else None
-    if ev is None:
-        return {}
-    sums: dict[str, float] = {}
-    for s in range(0, num, batch_size):
-        sl = slice(s, s + batch_size)
-        for src, truth, to in (("image_a", "a_as_b", 1), ("image_b", "b_as_a", 0)):
-            pred = swap01(ev[src][sl].to(device), to).float().cpu().clamp(0, 1).mul(255).round().div(255)
-            for k, v in reconstruction_errors(ev[truth][sl], pred).items():
-                sums[f"swap_gt/{k}"] = sums.get(f"swap_gt/{k}", 0.0) + float(v.sum())
-            noswap = (ev[truth][sl] - ev[src][sl]).abs().mean((1, 2, 3))
-            sums["swap_gt/noswap_mae"] = sums.get("swap_gt/noswap_mae", 0.0) + float(noswap.sum())
-    return {k: v / (2 * num) for k, v in sums.items()}
-
-
 class CycleGANModule(GenerativeModule):
     """Trains a :class:`CycleGAN` on unpaired A/B batches (keys ``image_a``, ``image_b`` in [-1, 1]).
 
@@ -145,8 +109,8 @@ class CycleGANModule(GenerativeModule):
         decay_start: fraction of the run (``trainer.max_steps``) after which the learning
             rate decays linearly to 0 (paper: 0.5, 100 of 200 epochs); 1 = constant.
         preview_samples: A faces kept for :meth:`sample_images`.
-        swap_eval_samples: held-out synthetic poses swapped both ways and scored against the
-            exact ground truth at each validation (``val/swap_gt_*``); 0 = off.
+        swap_eval_samples: held-out faces (synthetic poses) on which the swap metrics of
+            :mod:`genface.metrics.swap` run at each validation (``val/<metric>``); 0 = off.
         nan_policy: see :class:`~genface.training.base.GenerativeModule`.
     """
 
@@ -256,10 +220,11 @@ class CycleGANModule(GenerativeModule):
         n = self.hparams.swap_eval_samples
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if n and dm is not None and not self.trainer.sanity_checking:
-            extra = self.evaluate_extra(dm, num=n)
-            for k in ("mae", "psnr", "ssim"):
-                if f"swap_gt/{k}" in extra:
-                    self.log(f"val/swap_gt_{k}", extra[f"swap_gt/{k}"], sync_dist=True)
+            # as FaceSwapModule: the factor net only when cached (no metric training inside validation)
+            extra = self.evaluate_extra(dm, num=n, factor_net=None)
+            for k, v in extra.items():
+                if not k.endswith("/seconds") and "/num_" not in k:
+                    self.log(f"val/{k}", float(v), sync_dist=True)
         super().on_validation_epoch_end()  # restores the training RNG
 
     # -- resume --------------------------------------------------------------------------
@@ -318,8 +283,25 @@ class CycleGANModule(GenerativeModule):
             out["swap_data"] = dm.swap_eval_data(self.hparams.swap_eval_samples or 64)
         return out
 
-    @torch.no_grad()
-    def evaluate_extra(self, datamodule, num: int = 256, batch_size: int = 64) -> dict[str, float]:
-        """Swap error against the exact synthetic ground truth (:func:`swap_gt_scores`); {} on real faces."""
-        return swap_gt_scores(lambda x, to: self.swap_fn(x * 2 - 1, to).add(1).div(2), datamodule, num,
-                              batch_size, self.device)
+    def evaluate_extra(self, datamodule, num: int | None = None, cache_dir=None,
+                       factor_net: bool | None = True) -> dict[str, float]:
+        """The swap metrics of :mod:`genface.metrics.swap` that apply to the datamodule's
+        held-out faces (as :meth:`genface.training.faceswap.FaceSwapModule.evaluate_extra`);
+        {} without held-out faces.
+
+        Args:
+            datamodule: a :class:`~genface.data.swap.SwapDataModule`.
+            num: synthetic poses; None = ``swap_eval_samples`` (64 when that is 0).
+            cache_dir: the metric cache, see :func:`genface.metrics.compute_metrics`.
+            factor_net: run ``swap_synth_factors`` (True), or only when its net is cached (None).
+        """
+        from genface.metrics import compute_metrics
+        from genface.metrics.swap import swap_metric_names
+
+        if datamodule is None or not hasattr(datamodule, "swap_eval_data"):
+            return {}
+        data = datamodule.swap_eval_data(num or self.hparams.swap_eval_samples or 64)
+        names = swap_metric_names(data, factor_net=factor_net, cache_dir=cache_dir)
+        if not names:
+            return {}
+        return compute_metrics(names, swap_fn=self.swap_fn, swap_data=data, device=self.device, cache_dir=cache_dir)
