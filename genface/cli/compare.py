@@ -318,6 +318,10 @@ def run_compare(cfg: DictConfig) -> list[dict[str, Any]]:
             rows.append(failed_row(model, seed, e))
             console.print(f"  [red]{model} seed {seed} failed[/red]: {rows[-1]['error']}")
     path = report.write_report(_plain(cfg), rows, out, environment_line(cfg))
+    # the swappers' side-by-side grid (FaceSwap, FaceSwap-GAN, CycleGAN), appended to report.md
+    from genface.swap_grid import write_swap_grid
+
+    write_swap_grid(cfg, rows, out)
     report.print_summary(rows, list(cfg.metrics), console=console)
     if cfg.logger_config == "wandb":
         _log_wandb(cfg, rows, out)

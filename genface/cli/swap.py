@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("source", help="a video, an image or a folder of images")
     p.add_argument("output", help="output video (for a video), folder (for images) or .png")
-    p.add_argument("--model", required=True, help="FaceSwap folder written by save_pretrained")
+    p.add_argument("--model", required=True,
+                   help="FaceSwap (also FaceSwap-GAN) or CycleGAN folder written by save_pretrained")
     p.add_argument("--to", type=int, default=1, help="identity (decoder index) to swap into")
     p.add_argument("--detector", choices=DETECTORS, default="auto")
     p.add_argument("--padding", type=float, default=DEFAULT_PADDING,
@@ -44,15 +45,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: save_pretrained classes genface-swap converts with (each has ``swap(x, to, return_mask)``)
+SWAP_MODELS = {"genface.models.faceswap.FaceSwap": ("genface.models.faceswap", "FaceSwap"),
+               "genface.models.cyclegan.CycleGAN": ("genface.models.cyclegan", "CycleGAN")}
+
+
+def load_swap_model(directory: str, map_location: str = "cpu"):
+    """The swap model saved in ``directory``, by the class named in its config.json."""
+    import importlib
+    import json
+    from pathlib import Path
+
+    cfg = Path(directory) / "config.json"
+    name = json.loads(cfg.read_text()).get("class") if cfg.is_file() else None
+    module, cls = SWAP_MODELS.get(name or "genface.models.faceswap.FaceSwap", (None, None))
+    if module is None:
+        raise ValueError(f"{directory} holds a {name}; genface-swap converts with {sorted(SWAP_MODELS)}")
+    return getattr(importlib.import_module(module), cls).from_pretrained(directory, map_location=map_location)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from genface.faces.convert import FaceSwapper, swap_file
-    from genface.models.faceswap import FaceSwap
 
     try:
-        model = FaceSwap.from_pretrained(args.model, map_location=args.device)
+        model = load_swap_model(args.model, map_location=args.device)
         swapper = FaceSwapper(model, args.to, detector=args.detector, padding=args.padding,
                               mask=args.mask, color=args.color, erode=args.erode, blur=args.blur,
                               faces=args.faces, device=args.device)
