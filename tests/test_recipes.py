@@ -69,3 +69,10 @@ def test_stylegan2_preset_is_the_low_resolution_recipe(make_cfg):
 def test_dcgan_preset_keeps_the_paper_optimiser(make_cfg):
     _, module = _preset(make_cfg, "dcgan")
     assert module.hparams.lr_g == module.hparams.lr_d == 2e-4 and tuple(module.hparams.betas) == (0.5, 0.999)
+
+
+def test_progan_preset_uses_the_tuned_baseline_loss(make_cfg):
+    _, module = _preset(make_cfg, "progan")
+    hp = module.hparams
+    assert module.loss_name == "non_saturating" and hp.gp_weight == 0 and hp.drift == 0 and hp.r1_gamma == 0.01
+    assert (module.schedule.start_stage, module.schedule.images_to_full()) == (1, 8000)
