@@ -76,3 +76,9 @@ def test_progan_preset_uses_the_tuned_baseline_loss(make_cfg):
     hp = module.hparams
     assert module.loss_name == "non_saturating" and hp.gp_weight == 0 and hp.drift == 0 and hp.r1_gamma == 0.01
     assert (module.schedule.start_stage, module.schedule.images_to_full()) == (1, 8000)
+
+
+def test_progressive_presets_use_the_faster_learning_rate(make_cfg):
+    for model in ("progan", "stylegan"):
+        _, module = _preset(make_cfg, model)
+        assert module.hparams.lr_g == module.hparams.lr_d == 2.5e-3
