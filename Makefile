@@ -10,7 +10,8 @@ STAMP := $(VENV)/.genface-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev,docs,faces]"
+	$(PY) -m pip install -e ".[all,dev,docs]"
+	$(PY) -m pip install --no-deps "invisible-watermark==0.2.0"
 	touch $(STAMP)
 
 install: $(STAMP)

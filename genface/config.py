@@ -13,6 +13,7 @@ Hydra composes the YAML in ``configs/``; before anything is instantiated,
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import inspect
 import os
@@ -24,9 +25,18 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from genface.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A config value or key is wrong; the message says which and what is valid."""
+
+@dataclass
+class DivergenceConfig:
+    """``divergence:`` section of a run: when a run counts as diverged (see
+    :meth:`genface.training.base.GenerativeModule.configure_divergence`)."""
+
+    # a loss whose magnitude exceeds this counts as diverged, like NaN/Inf; null = only NaN/Inf
+    loss_limit: float | None = 1e8
+    # with model.nan_policy=skip, fail the run when more than this share of its steps was skipped
+    max_skipped_fraction: float = 0.5
 
 
 @dataclass
@@ -39,6 +49,7 @@ class RunSchema:
     ckpt_path: str | None = None  # checkpoint to resume from; "last" = <output_dir>/checkpoints/last.ckpt
     export_pretrained: bool = True  # save config.json + model.safetensors after training
     optimized_metric: str | None = None  # metric returned to a sweeper; None = none
+    divergence: DivergenceConfig = field(default_factory=DivergenceConfig)  # divergence limits
     data: Any = None
     model: Any = None
     callbacks: Any = None
@@ -98,18 +109,46 @@ def _check_simple(path: str, name: str, value: Any, annotation: type) -> None:
         raise ConfigError(f"{path}.{name}: expected {annotation.__name__}, got {type(value).__name__} {value!r}")
 
 
+#: Keys that must hold a number > 0 (``>= 0`` for :data:`_NON_NEGATIVE`) in any ``_target_`` node.
+_POSITIVE = ("batch_size", "resolution", "num_images", "num_identities", "z_dim", "w_dim", "lr", "lr_g", "lr_d")
+_NON_NEGATIVE = ("num_workers", "val_size")
+
+
+def _check_ranges(node: DictConfig, path: str, keys: list[str]) -> None:
+    for k in keys:
+        if k not in _POSITIVE and k not in _NON_NEGATIVE:
+            continue
+        try:
+            value = node[k]
+        except OmegaConfBaseException:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if k in _POSITIVE and not value > 0:
+            raise ConfigError(f"{path}.{k}: must be > 0, got {value!r}")
+        if k in _NON_NEGATIVE and value < 0:
+            raise ConfigError(f"{path}.{k}: must be >= 0, got {value!r}")
+
+
+def _unknown_keys_message(path: str, unknown: list[str], target: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(str(unknown[0]), [str(v) for v in valid], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{path}: unknown key(s) {unknown} for {target}{hint}; valid keys: {valid}"
+
+
 def _validate_node(node: DictConfig, path: str) -> None:
     target = node.get("_target_")
     if not isinstance(target, str):
         return
     obj = _import(target)
     keys = [k for k in node.keys() if not str(k).startswith("_")]
+    _check_ranges(node, path, keys)
     config_class = getattr(obj, "config_class", None)
     if config_class is not None and dataclasses.is_dataclass(config_class):
         valid = [f.name for f in dataclasses.fields(config_class)]
         unknown = [k for k in keys if k not in valid]
         if unknown:
-            raise ConfigError(f"{path}: unknown key(s) {unknown} for {target}; valid keys: {valid}")
+            raise ConfigError(_unknown_keys_message(path, unknown, target, valid))
         try:
             plain = OmegaConf.create({k: node[k] for k in keys})
             OmegaConf.merge(OmegaConf.structured(config_class), plain)
@@ -127,7 +166,7 @@ def _validate_node(node: DictConfig, path: str) -> None:
     unknown = [k for k in keys if k not in params]
     if unknown:
         valid = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        raise ConfigError(f"{path}: unknown key(s) {unknown} for {target}; valid keys: {valid}")
+        raise ConfigError(_unknown_keys_message(path, unknown, target, valid))
     for k in keys:
         simple = _simple_type(params[k].annotation)
         if simple is not None and not OmegaConf.is_missing(node, k):

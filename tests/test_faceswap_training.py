@@ -3,6 +3,7 @@ stop, swap error against the exact synthetic ground truth, and a short training 
 the untrained model."""
 
 import json
+import types
 
 import pytest
 import torch
@@ -46,7 +47,7 @@ def test_short_run_writes_previews_checkpoints_swap_metrics_and_pretrained(make_
     assert sorted(p.name for p in (out / "checkpoints").glob("step_*.ckpt")) == [
         "step_0000002.ckpt", "step_0000004.ckpt"]
     metrics_csv = (out / "metrics.csv").read_text()
-    for key in ("train/loss_a", "train/loss_b", "val/mae", "val/swap_gt_mae", "val/swap_gt_ssim"):
+    for key in ("train/loss_a", "train/loss_b", "val/mae", "val/swap_synth_gt", "val/swap_synth_gt/ssim"):
         assert key in metrics_csv, key
     grids = sorted((out / "samples").glob("*.png"))  # the sample-grid callback: A->B swaps
     assert grids and all(is_marked_png(g) for g in grids)
@@ -218,36 +219,58 @@ def test_eval_set_is_held_out_and_exact(faces):
     torch.testing.assert_close(ev0["a_as_b"], synthetic_swap_ground_truth(faces, range(4), 1))
 
 
-def test_evaluate_extra_matches_an_independent_computation(faces):
+def test_evaluate_extra_runs_the_registered_swap_metrics(faces, tmp_path):
+    from genface.metrics import synth_net
+
+    synth_net.get_synth_net(32, cache=tmp_path, dataset=SyntheticFaces(num_images=200, num_identities=10,
+                                                                       resolution=32, seed=9, cache=False))
     torch.manual_seed(0)
     module = FaceSwapModule(FaceSwap(resolution=32, width=0.0625), augment=False)
     dm = SwapDataModule(dataset=faces, resolution=32, batch_size=4, val_size=4)
     dm.setup()
-    got = module.evaluate_extra(dm, num=6, batch_size=4)
-    assert set(got) == {f"{p}/{k}" for p in ("swap_gt", "swap_recon") for k in ("mae", "psnr", "ssim")} | {
-        "swap_gt/noswap_mae"}
+    got = module.evaluate_extra(dm, num=6, cache_dir=tmp_path)
+    assert {"swap_synth_factors", "swap_synth_gt", "swap_synth_factors/attr_error",
+            "swap_synth_gt/noswap_mae"} <= set(got)
     ev = synthetic_swap_eval_set(faces, 0, 1, num=6)
     with torch.no_grad():
         a2b = module.net.swap(ev["image_a"], to=1).mul(255).round().div(255)
         b2a = module.net.swap(ev["image_b"], to=0).mul(255).round().div(255)
     mae = torch.cat([(a2b - ev["a_as_b"]).abs().mean((1, 2, 3)), (b2a - ev["b_as_a"]).abs().mean((1, 2, 3))])
-    assert got["swap_gt/mae"] == pytest.approx(float(mae.mean()), abs=1e-6)
+    assert got["swap_synth_gt"] == pytest.approx(float(mae.mean()), abs=1e-5)
     ssim = torch.cat([reconstruction_errors(ev["a_as_b"], a2b)["ssim"], reconstruction_errors(ev["b_as_a"], b2a)["ssim"]])
-    assert got["swap_gt/ssim"] == pytest.approx(float(ssim.mean()), abs=1e-5)
+    assert got["swap_synth_gt/ssim"] == pytest.approx(float(ssim.mean()), abs=1e-4)
     noswap = (ev["image_a"] - ev["image_b"]).abs().mean()
-    assert got["swap_gt/noswap_mae"] == pytest.approx(float(noswap), abs=1e-6)
+    assert got["swap_synth_gt/noswap_mae"] == pytest.approx(float(noswap), abs=1e-6)
 
 
-def test_metric_inputs_reconstruct_with_decoder_a():
+def test_metric_inputs_reconstruct_with_decoder_a_and_swap():
     torch.manual_seed(0)
     module = FaceSwapModule(FaceSwap(resolution=32, width=0.0625), augment=False)
     inputs = module.metric_inputs()
-    assert set(inputs) == {"recon_fn"}
+    assert set(inputs) == {"recon_fn", "swap_fn"}  # no datamodule: no swap_data
     x = torch.rand(3, 3, 32, 32) * 2 - 1
     y = inputs["recon_fn"](x)
     assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
     with torch.no_grad():
         torch.testing.assert_close(y, module.net((x + 1) / 2, 0) * 2 - 1)
+        torch.testing.assert_close(inputs["swap_fn"](x, 1), module.net((x + 1) / 2, 1) * 2 - 1)
+    grey = x[:, :1].expand(3, 3, 32, 32)
+    out = inputs["swap_fn"](grey, 1)
+    assert (out[:, 0] == out[:, 1]).all() and (out[:, 1] == out[:, 2]).all()  # grey stays grey
+    with pytest.raises(ValueError, match="target"):
+        inputs["swap_fn"](x, 2)
+
+
+def test_previews_have_eight_columns_with_a_small_validation_set(faces):
+    dm = SwapDataModule(dataset=faces, resolution=32, batch_size=4, val_size=2)
+    dm.setup()
+    assert len(dm.val_set) < 8
+    module = FaceSwapModule(FaceSwap(resolution=32, width=0.0625), augment=False, preview_samples=8)
+    module._trainer = types.SimpleNamespace(datamodule=dm)
+    fixed = module._fixed_faces()
+    assert fixed["image_a"].shape[0] == 8
+    grid = module.preview_grid(fixed)
+    assert grid.shape[-1] == 8 * 32 + 9 * 2  # 8 columns and their padding
 
 
 # -- the headline: training helps ------------------------------------------------------------
@@ -267,6 +290,5 @@ def test_short_cpu_training_beats_the_untrained_swap_error(tmp_path, synthetic_c
     untrained = instantiate(cfg.model, _convert_="all").evaluate_extra(dm)
     result = train(cfg)
     trained = result["module"].evaluate_extra(result["datamodule"])
-    assert trained["swap_gt/mae"] < 0.85 * untrained["swap_gt/mae"], (untrained, trained)
-    assert trained["swap_gt/psnr"] > untrained["swap_gt/psnr"] + 1.0, (untrained, trained)
-    assert trained["swap_recon/mae"] < 0.85 * untrained["swap_recon/mae"]
+    assert trained["swap_synth_gt"] < 0.85 * untrained["swap_synth_gt"], (untrained, trained)
+    assert trained["swap_synth_gt/psnr"] > untrained["swap_synth_gt/psnr"] + 1.0, (untrained, trained)

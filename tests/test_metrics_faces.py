@@ -59,7 +59,7 @@ def test_real_faces_same_identity_closer_and_fd_sanity(tmp_path):
     same = d[(k[:, None] == k[None]) & ~np.eye(len(k), dtype=bool)]
     diff = d[k[:, None] != k[None]]
     assert same.mean() < diff.mean()
-    # Frechet distance through the registry: a set against itself ~ 0, against noise: no faces
+    # Frechet distance through the registry: a set against itself ~ 0, against noise: large
     ref = images[sel].float() / 127.5 - 1
     gen_same = lambda n, seed: ref[:n]  # noqa: E731
     from genface.metrics import EvalContext
@@ -69,7 +69,8 @@ def test_real_faces_same_identity_closer_and_fd_sanity(tmp_path):
     assert abs(out["fd"]) < 1e-6 and out["fd/gen_detected"] == out["fd/ref_detected"]
     noise = lambda n, seed: torch.rand(n, 3, 64, 64) * 2 - 1  # noqa: E731
     bad = face_embed._fd_dlib(EvalContext(generator_fn=noise, reference=ref, batch_size=24, cache_dir=tmp_path), num_gen=24, name="fd")
-    assert bad["fd/gen_detected"] == 0.0 and np.isnan(bad["fd"])
+    # misses count: every noise image gets the "no face" embedding, far from every face
+    assert bad["fd/gen_detected"] == 0.0 and np.isfinite(bad["fd"]) and bad["fd"] > 0.5
 
 
 @pytest.mark.realdata

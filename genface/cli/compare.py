@@ -4,20 +4,23 @@
     genface-compare models=[dcgan,vae] budget_images=128000 seeds=[0,1]
     genface-compare data_config=folder data_path=../shared/data/utkface_adults resolution=64
     genface-compare trainer_config=gpu resolution=64 budget_images=2000000
+    genface-compare budget_images=null budget_seconds=300             # equal wall-clock time
+    genface-compare --config-name compare_study                        # the study (docs/compare.md)
 
 For each model it composes ``configs/train.yaml`` with the model's preset
 (``configs/experiment/compare/<model>.yaml``), trains it (or reuses a finished run when
 ``resume=true``), evaluates the metrics that apply (:mod:`genface.metrics`) and writes
-``report.md``, ``results.json``, one sample grid per model, a side-by-side grid and the
-loss curves into the output folder.
+``report.md``, ``results.json``, one sample grid per model, a side-by-side grid, the
+learning curves and the loss curves into the output folder (rendered by :mod:`genface.report`).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
+import os
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +32,18 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
-from rich.table import Table
 
+from genface import report
+from genface.cli import _guard
 from genface.cli.train import train
 from genface.config import register_configs
+from genface.errors import GenfaceError, NonFiniteLossError
 from genface.provenance import save_png
+from genface.report import final_losses, loss_history, run_dir  # noqa: F401  (public here since the first version)
+from genface.training.eval_callback import available_needs, metric_kwargs, reference_dataset
 
-console = Console(width=160)
+#: the terminal's width; 100 columns when the output is not a terminal (a log file, CI)
+console = Console() if Console().is_terminal else Console(width=100)
 
 
 @dataclass
@@ -48,7 +56,11 @@ class CompareSchema:
     data_path: str | None = None
     resolution: int = 32
     batch_size: int = 64
-    budget_images: int = 12800
+    budget_images: int | None = 12800
+    budget_seconds: float | None = None
+    eval_every_images: int = 3200
+    eval_metrics: list[str] = field(default_factory=lambda: ["fsd_synth1k", "recon1k"])
+    variants: dict[str, list[str]] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
     trainer_config: str = "cpu"
     metrics: list[str] = field(default_factory=list)
@@ -60,9 +72,20 @@ class CompareSchema:
     paths: Any = None
 
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def config_choices(group: str) -> str:
+    """Names of the configs of a config group (``compare`` for the model presets), for the help page."""
+    folder = CONFIG_DIR / ("experiment/compare" if group == "compare" else group)
+    return ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+
+
 def _register() -> None:
     register_configs()
     ConfigStore.instance().store(name="genface_compare_schema", node=CompareSchema)
+    if not OmegaConf.has_resolver("genface.choices"):
+        OmegaConf.register_new_resolver("genface.choices", config_choices)
 
 
 _register()
@@ -78,58 +101,11 @@ def count_parameters(net: torch.nn.Module) -> dict[str, int]:
     return counts
 
 
-#: logged train/* values that are not losses (kept out of the loss columns and curves)
-NOT_LOSSES = ("kl_weight", "skipped_steps", "d_real", "d_fake", "alpha", "stage", "pl_mean")
-
-
-def _is_loss(key: str) -> bool:
-    name = key.removeprefix("train/")
-    return key.startswith("train/") and name not in NOT_LOSSES and "lr" not in name.split("_")
-
-
-def final_losses(metrics_csv: Path, tail: float = 0.1) -> dict[str, float]:
-    """Mean of each ``train/*`` loss term over the last ``tail`` fraction of its logged values."""
-    if not metrics_csv.is_file():
-        return {}
-    with open(metrics_csv) as f:
-        rows = list(csv.DictReader(f))
-    out: dict[str, float] = {}
-    keys = [k for k in (rows[0].keys() if rows else []) if _is_loss(k)]
-    for k in keys:
-        vals = [float(r[k]) for r in rows if r.get(k) not in (None, "")]
-        if vals:
-            n = max(1, int(len(vals) * tail))
-            out[k.removeprefix("train/")] = sum(vals[-n:]) / n
-    return out
-
-
-def loss_history(metrics_csv: Path) -> dict[str, tuple[list[int], list[float]]]:
-    """``train/*`` loss columns of a CSVLogger file as (steps, values)."""
-    if not metrics_csv.is_file():
-        return {}
-    with open(metrics_csv) as f:
-        rows = list(csv.DictReader(f))
-    hist: dict[str, tuple[list[int], list[float]]] = {}
-    for r in rows:
-        for k, v in r.items():
-            if _is_loss(k) and v not in (None, ""):
-                steps, vals = hist.setdefault(k.removeprefix("train/"), ([], []))
-                steps.append(int(float(r.get("step") or len(steps))))
-                vals.append(float(v))
-    return hist
-
-
 def applicable_metrics(names: list[str], inputs: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     """Split metric names into those this model can supply and the others, with reasons."""
     from genface.metrics import get_metric
 
-    have = {"reference"}
-    if "generator_fn" in inputs:
-        have.add("generator")
-    if "recon_fn" in inputs:
-        have.add("autoencoder")
-    if "model" in inputs:
-        have.add("stylegan_mapping")
+    have = available_needs(inputs)
     run, skipped = [], {}
     for name in names:
         spec = get_metric(name)
@@ -148,27 +124,59 @@ def _write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+def reference_key(cfg: DictConfig) -> str:
+    """Cache name of the comparison's reference statistics (shared by every model and the curves)."""
+    return f"{cfg.data_config}-{cfg.data_path or 'default'}-r{cfg.resolution}"
+
+
+def planned_steps(cfg: DictConfig) -> int:
+    """Training steps of the image budget; -1 = none (the time budget stops training)."""
+    if cfg.budget_images:
+        return max(1, cfg.budget_images // cfg.batch_size)
+    if not cfg.budget_seconds:
+        raise ValueError("genface-compare needs budget_images or budget_seconds (or both)")
+    return -1
+
+
+def model_overrides(cfg: DictConfig, model: str) -> list[str]:
+    """How a model's training config is chosen: its preset ``experiment=compare/<model>``, or for a
+    name in ``variants`` that variant's overrides (e.g. a preset plus a StyleGAN ablation config)."""
+    if model in cfg.variants:
+        return list(cfg.variants[model])
+    return [f"experiment=compare/{model}"]
+
+
 def train_one(cfg: DictConfig, model: str, seed: int, run_dir: Path) -> dict[str, Any]:
     """Train and evaluate one model with one seed; returns its result row."""
     from genface.metrics import compute_metrics
 
-    steps = max(1, cfg.budget_images // cfg.batch_size)
+    steps = planned_steps(cfg)
+    every = max(1, steps // 4) if steps > 0 else 250  # validation and checkpoints, in steps
     overrides = [
-        f"experiment=compare/{model}",
+        *model_overrides(cfg, model),
         f"data={cfg.data_config}",
         f"data.resolution={cfg.resolution}",
         f"data.batch_size={cfg.batch_size}",
         f"trainer={cfg.trainer_config}",
         f"trainer.max_steps={steps}",
-        f"trainer.val_check_interval={max(1, steps // 4)}",
-        f"trainer.log_every_n_steps={max(1, min(10, steps // 50))}",
+        f"trainer.val_check_interval={every}",
+        f"trainer.log_every_n_steps={max(1, min(10, steps // 50)) if steps > 0 else 10}",
         f"seed={seed}",
         f"logger={cfg.logger_config}",
         f"task_name=compare_{model}",
-        f"callbacks.model_checkpoint.every_n_train_steps={max(1, steps // 2)}",
+        f"callbacks.model_checkpoint.every_n_train_steps={every}",
         "callbacks.sample_grid.every_n_steps=0",
         "+callbacks.throughput._target_=genface.training.callbacks.Throughput",
+        "+callbacks.time_budget._target_=genface.training.budget.TimeBudget",
+        f"+callbacks.time_budget.max_seconds={cfg.budget_seconds or 'null'}",
     ]
+    if cfg.eval_every_images and cfg.eval_metrics:
+        overrides += [
+            "+callbacks.learning_curve._target_=genface.training.eval_callback.EvalEvery",
+            f"+callbacks.learning_curve.metrics=[{','.join(cfg.eval_metrics)}]",
+            f"+callbacks.learning_curve.every_n_images={cfg.eval_every_images}",
+            f"+callbacks.learning_curve.reference_key={reference_key(cfg)}",
+        ]
     if cfg.data_path:
         overrides.append(f"data.path={cfg.data_path}")
     tcfg = compose(config_name="train", overrides=overrides + list(cfg.overrides))
@@ -177,39 +185,74 @@ def train_one(cfg: DictConfig, model: str, seed: int, run_dir: Path) -> dict[str
     start = time.perf_counter()
     result = train(tcfg)
     module, dm, trainer = result["module"], result["datamodule"], result["trainer"]
-    thr = next(c for c in trainer.callbacks if type(c).__name__ == "Throughput")
+    by_type = {type(c).__name__: c for c in trainer.callbacks}
+    thr, budget = by_type["Throughput"], by_type["TimeBudget"]
     row: dict[str, Any] = {
         "model": model,
         "seed": seed,
         "net": type(module.net).__name__,
         "parameters": count_parameters(module.net),
         "steps": int(trainer.global_step),
+        "images": int(budget.images),
+        "stopped_by_time": bool(budget.stopped_early),
         "batch_size": cfg.batch_size,
         "resolution": cfg.resolution,
         "images_per_s": thr.images_per_second,
-        "train_time_s": result["wall_time_s"],
+        "train_time_s": budget.elapsed(trainer),
+        "fit_time_s": result["wall_time_s"],
         "final_losses": final_losses(run_dir / "metrics.csv"),
+        "skipped_steps": int(getattr(module, "skipped_steps", 0)),
     }
+    if "EvalEvery" in by_type:
+        row["eval_time_s"] = by_type["EvalEvery"].eval_seconds
     module.eval()
     inputs = module.metric_inputs()
     names, skipped = applicable_metrics(list(cfg.metrics), inputs)
-    reference = dm.dataset if "image" in (dm.dataset[0] if dm.dataset is not None else {}) else None
+    reference = reference_dataset(dm)
     metrics: dict[str, float] = {}
     if names and reference is not None:
         console.print(f"  evaluating {', '.join(names)}")
-        key = f"{cfg.data_config}-{cfg.data_path or 'default'}-r{cfg.resolution}"
-        metrics = compute_metrics(names, reference=reference, device=module.device, reference_key=key, **inputs)
+        metrics = compute_metrics(names, reference=reference, device=module.device, reference_key=reference_key(cfg),
+                                  **metric_kwargs(inputs))
     metrics.update(module.evaluate_extra(dm))
     row["metrics"] = {k: float(v) for k, v in metrics.items() if not k.endswith("/seconds")}
     row["metrics_skipped"] = skipped
     with torch.no_grad():
         images = module.sample_images(cfg.grid_samples, seed=0).float().cpu()
     grid_path = run_dir / "samples.png"
-    save_png(_grid(images, cfg.grid_samples), grid_path, {"model": model, "seed": seed})
+    save_png(_grid(images, cfg.grid_samples), grid_path, {"model": model, "seed": seed}, model=module.net)
     row["grid"] = str(grid_path)
     row["wall_time_s"] = time.perf_counter() - start
+    row.update(training_health(row, images, reference, tcfg.model.get("loss")))
+    row["status"] = report.run_status(row)
     _write_json(run_dir / "result.json", row)
     return row
+
+
+def training_health(row: dict[str, Any], samples: torch.Tensor, reference: Any, gan_loss: str | None) -> dict[str, Any]:
+    """``{"status", "health"}`` from :func:`genface.training.health.assess_health` (collapse and
+    divergence from the final losses, the metrics and the samples against real images); empty
+    where that module is absent (the report then judges from non-finite values alone)."""
+    try:
+        from genface.training.health import assess_health
+    except ImportError:  # the detector arrives with issue 9 part 2 (branch i9r)
+        return {}
+    real = None
+    if reference is not None and len(samples) >= 2:
+        n = min(len(samples), len(reference))
+        real = torch.stack([reference[i]["image"] for i in range(n)]).float()
+    health = assess_health(row["final_losses"], row["metrics"], samples=samples if len(samples) >= 2 else None,
+                           reference=real, gan_loss=gan_loss if isinstance(gan_loss, str) else None)
+    return {"status": health.status, "health": health.to_dict()}
+
+
+def failed_row(model: str, seed: int, error: BaseException) -> dict[str, Any]:
+    """The result row of a run that raised: status ``diverged`` when training stopped on
+    non-finite losses (:class:`~genface.errors.NonFiniteLossError`), else ``failed``; never numbers."""
+    from genface.errors import NonFiniteLossError
+
+    return {"model": model, "seed": seed, "status": "diverged" if isinstance(error, NonFiniteLossError) else "failed",
+            "metrics": {}, "final_losses": {}, "error": f"{type(error).__name__}: {error}".splitlines()[0][:300]}
 
 
 def _grid(images: torch.Tensor, n: int) -> torch.Tensor:
@@ -218,153 +261,15 @@ def _grid(images: torch.Tensor, n: int) -> torch.Tensor:
     return torchvision.utils.make_grid((images + 1) / 2, nrow=int(math.sqrt(n) + 0.5), padding=2, pad_value=1.0)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "n/a"
-        return f"{v:.4g}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def headline_metrics(rows: list[dict[str, Any]]) -> list[str]:
-    """Metric keys for the summary: each metric's headline value, or its parts when it has none
-    (reconstruction: mae, psnr, ssim); counts and timings stay in the details table."""
-    keys = {k for r in rows for k in r["metrics"]}
-    heads = {k for k in keys if "/" not in k}
-    parts = {k for k in keys if "/" in k and k.split("/")[0] not in heads and not k.split("/")[1].startswith("num_")}
-    return sorted(heads | parts)
-
-
-def summary_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """The main table: one row per model and seed."""
-    metric_names = headline_metrics(rows)
-    header = ["model", "seed", "params", "images/s", "train s", "wall s", "final losses", *metric_names]
-    body = []
-    for r in rows:
-        losses = ", ".join(f"{'total' if k == 'loss' else k} {_fmt(v)}" for k, v in sorted(r["final_losses"].items()))
-        line = [r["model"], str(r["seed"]), _fmt(r["parameters"]["total"]), _fmt(r["images_per_s"]),
-                _fmt(r["train_time_s"]), _fmt(r["wall_time_s"]), losses]
-        line += [_fmt(r["metrics"].get(k, float("nan"))) for k in metric_names]
-        body.append(line)
-    return header, body
-
-
-def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(b) + " |" for b in body]
-    return "\n".join(lines)
-
-
-def write_report(cfg: DictConfig, rows: list[dict[str, Any]], out: Path) -> Path:
-    """report.md, results.json, the side-by-side grid and the loss curves."""
-    from genface.metrics import get_metric
-
-    header, body = summary_rows(rows)
-    metric_names = sorted({k.split("/")[0] for r in rows for k in r["metrics"]} & set(cfg.metrics))
-    lines = [
-        "# genface-compare report",
-        "",
-        "_All images are synthetic, generated by genface models._",
-        "",
-        f"- data: `{cfg.data_config}`{' at ' + cfg.data_path if cfg.data_path else ''}, {cfg.resolution} px",
-        f"- budget: {cfg.budget_images:,} images per model (batch {cfg.batch_size}), seeds {list(cfg.seeds)}",
-        f"- trainer: `{cfg.trainer_config}`; device: {'cuda' if torch.cuda.is_available() and cfg.trainer_config == 'gpu' else 'cpu'}"
-        f", torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "",
-        "## Summary",
-        "",
-        markdown_table(header, body),
-        "",
-        "`params`: all trainable parameters of the network (generator + discriminator for GANs); "
-        "`images/s`: training images per second after warm-up; `train s`: fit time; "
-        "`wall s`: fit + evaluation; losses: mean of the last 10% of logged values.",
-        "",
-    ]
-    if metric_names:
-        lines += ["## Metrics and their protocols", "", "| metric | protocol | paper | agrees with |", "|---|---|---|---|"]
-        for name in metric_names:
-            spec = get_metric(name)
-            lines.append(f"| `{name}` | {spec.description} | {spec.paper} | {spec.reference_impl} |")
-        lines.append("")
-    skipped = {(r["model"], k): v for r in rows for k, v in r.get("metrics_skipped", {}).items()}
-    if skipped:
-        lines += ["Metrics not computed:", ""]
-        lines += [f"- {m} / `{k}`: {v}" for (m, k), v in sorted(skipped.items())]
-        lines.append("")
-    extra = sorted({k for r in rows for k in r["metrics"]} - set(headline_metrics(rows)))
-    if extra:
-        lines += ["## Metric details", "", "| model | seed | " + " | ".join(extra) + " |", "|---|---|" + "---|" * len(extra)]
-        for r in rows:
-            lines.append(f"| {r['model']} | {r['seed']} | " + " | ".join(_fmt(r["metrics"].get(k, float("nan"))) for k in extra) + " |")
-        lines.append("")
-    side = _side_by_side(rows, out / "samples_side_by_side.png")
-    curves = _loss_curves(rows, out / "loss_curves.png", out)
-    lines += ["## Samples", "", f"![samples]({side.name})", ""]
-    lines += [f"- {r['model']} (seed {r['seed']}): `{Path(r['grid']).relative_to(out)}`" for r in rows]
-    lines += ["", "## Loss curves", "", f"![loss curves]({curves.name})", ""]
-    report = out / "report.md"
-    report.write_text("\n".join(lines))
-    _write_json(out / "results.json", {"config": _plain(cfg), "results": rows})
-    return report
-
-
 def _plain(cfg: DictConfig) -> dict[str, Any]:
     """The comparison's own settings as plain data (paths depend on the Hydra run and are left out)."""
     return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
             for k, v in cfg.items() if k != "paths"}
 
 
-def _side_by_side(rows: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 4.4), squeeze=False)
-    for ax, r in zip(axes[0], rows):
-        ax.imshow(Image.open(r["grid"]))
-        ax.set_title(f"{r['model']} (seed {r['seed']})")
-        ax.axis("off")
-    fig.suptitle("genface-compare samples (synthetic)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Description": "synthetic: generated by genface models"})
-    plt.close(fig)
-    return path
-
-
-def _loss_curves(rows: list[dict[str, Any]], path: Path, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 3.5), squeeze=False)
-    for ax, r in zip(axes[0], rows):
-        hist = loss_history(out / "runs" / f"{r['model']}_s{r['seed']}" / "metrics.csv")
-        for name, (steps, vals) in sorted(hist.items()):
-            k = max(1, len(vals) // 50)  # moving average over ~2% of the run
-            smooth = [sum(vals[max(0, i - k + 1): i + 1]) / len(vals[max(0, i - k + 1): i + 1]) for i in range(len(vals))]
-            ax.plot(steps, smooth, label=name)
-        ax.set_title(r["model"])
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Description": "generated by genface-compare"})
-    plt.close(fig)
-    return path
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    header, body = summary_rows(rows)
-    table = Table(title="genface-compare")
-    for h in header:
-        table.add_column(h, justify="left" if h in ("model", "final losses") else "right")
-    for b in body:
-        table.add_row(*b)
-    console.print(table)
+def environment_line(cfg: DictConfig) -> str:
+    device = "cuda" if torch.cuda.is_available() and cfg.trainer_config in ("gpu", "ddp") else "cpu"
+    return f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs"
 
 
 def _log_wandb(cfg: DictConfig, rows: list[dict[str, Any]], out: Path) -> None:
@@ -372,7 +277,7 @@ def _log_wandb(cfg: DictConfig, rows: list[dict[str, Any]], out: Path) -> None:
 
     from genface.config import wandb_offline
 
-    header, body = summary_rows(rows)
+    header, body = report.model_table(rows)
     run = wandb.init(project="genface", name="compare", dir=str(out), mode="offline" if wandb_offline() else "online",
                      config=_plain(cfg), reinit=True)
     run.log({"compare/summary": wandb.Table(columns=header, data=body)})
@@ -380,31 +285,55 @@ def _log_wandb(cfg: DictConfig, rows: list[dict[str, Any]], out: Path) -> None:
 
 
 def run_compare(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Train/evaluate every (model, seed) and write the report; returns the result rows."""
+    """Train/evaluate every (model, seed) and write the report; returns the result rows.
+
+    A run that raises is recorded as ``failed`` (``diverged`` for non-finite losses), with the
+    error, and the comparison goes on with the next one; the traceback is printed. Errors in
+    the user's data, config or output folder (other :class:`~genface.errors.GenfaceError`) stop it.
+    """
     out = Path(cfg.out_dir) if cfg.out_dir else Path(HydraConfig.get().runtime.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    planned_steps(cfg)  # fail now, not after the first model, when there is no budget
     rows = []
     jobs = [(m, s) for m in cfg.models for s in cfg.seeds]
     for i, (model, seed) in enumerate(jobs, 1):
-        run_dir = out / "runs" / f"{model}_s{seed}"
-        done = run_dir / "result.json"
+        rdir = run_dir(out, model, seed)
+        done = rdir / "result.json"
         if cfg.resume and done.is_file():
             console.print(f"[bold][{i}/{len(jobs)}][/bold] {model} seed {seed}: reusing {done}")
             rows.append(json.loads(done.read_text()))
             continue
-        console.print(f"[bold][{i}/{len(jobs)}][/bold] training {model} seed {seed} → {run_dir}")
-        rows.append(train_one(cfg, model, seed, run_dir))
-    report = write_report(cfg, rows, out)
-    print_table(rows)
+        console.print(f"[bold][{i}/{len(jobs)}][/bold] training {model} seed {seed} → {rdir}")
+        try:
+            rows.append(train_one(cfg, model, seed, rdir))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except GenfaceError as e:
+            if not isinstance(e, NonFiniteLossError):  # the user's data, config or folder: stop and say so
+                raise
+            rows.append(failed_row(model, seed, e))
+            console.print(f"  [red]{model} seed {seed} diverged[/red]: {rows[-1]['error']}")
+        except Exception as e:  # one model failing must not lose the others; it is reported as failed
+            traceback.print_exc()
+            rows.append(failed_row(model, seed, e))
+            console.print(f"  [red]{model} seed {seed} failed[/red]: {rows[-1]['error']}")
+    path = report.write_report(_plain(cfg), rows, out, environment_line(cfg))
+    report.print_summary(rows, list(cfg.metrics), console=console)
     if cfg.logger_config == "wandb":
         _log_wandb(cfg, rows, out)
-    console.print(f"report: {report}")
+    console.print(f"report: {path}")
     return rows
 
 
 @hydra.main(version_base="1.3", config_path="pkg://genface.configs", config_name="compare")
-def main(cfg: DictConfig) -> None:
+@_guard.report_errors
+def hydra_main(cfg: DictConfig) -> None:
     run_compare(cfg)
+
+
+def main() -> None:
+    """``genface-compare``: checks the output folder before Hydra starts (genface/cli/_guard.py)."""
+    _guard.run_hydra(hydra_main, "compare", "genface-compare")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from genface.faces.align import DEFAULT_PADDING
 from genface.faces.detect import DETECTORS
 from genface.faces.extract import SELECT_MODES, extract_faces
 from genface.faces.io import MediaError
+
+
+def _padding(value: str) -> float | str:
+    return value if value == "auto" else float(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="an image, a folder of images (recursive) or a video")
     p.add_argument("output", help="output folder (faces/ and alignments.json)")
     p.add_argument("--size", type=int, default=256, help="aligned crop side in pixels")
-    p.add_argument("--padding", type=float, default=DEFAULT_PADDING,
-                   help="template padding per side (fraction of the tight face crop)")
+    p.add_argument("--padding", type=_padding, default=DEFAULT_PADDING,
+                   help="template padding per side (fraction of the tight face crop), or 'auto': "
+                   "the largest margin the sources allow (tight crops such as Extended Yale B)")
+    p.add_argument("--fill", choices=("mean", "replicate"), default="mean",
+                   help="crop pixels outside the source: the source's mean colour or its replicated border")
     p.add_argument("--detector", choices=DETECTORS, default="auto",
                    help="auto = dlib HOG if installed, else OpenCV Haar (estimated landmarks)")
     p.add_argument("--landmarks", type=int, choices=(5, 68), default=68, help="dlib landmark points")
@@ -48,21 +56,38 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    out = Path(args.output)
+    created = [p for p in (out, out / "faces") if not p.exists()]
     try:
         summary = extract_faces(
             args.source, args.output, size=args.size, padding=args.padding,
             detector=args.detector, landmarks=args.landmarks, select=args.select,
             reference=args.reference, threshold=args.threshold, every=args.every,
-            max_frames=args.max_frames, progress=not args.no_progress,
+            max_frames=args.max_frames, progress=not args.no_progress, fill=args.fill,
         )
     except (MediaError, ImportError, ValueError) as e:
+        _remove_empty(created)  # a rejected input leaves no empty output folder behind
         print(f"genface-extract: error: {e}", file=sys.stderr)
         return 2
     print(f"{summary['faces']} face(s) from {summary['frames_with_face']}/{summary['frames']} "
           f"frame(s) ({100 * summary['hit_rate']:.1f}%) with detector {summary['detector']}"
           + (" (landmarks estimated from boxes)" if summary["landmarks_estimated"] else "")
           + f" -> {args.output}")
+    retried = f", {summary['found_on_retry']} found on the padded retry" if summary["found_on_retry"] else ""
+    print(f"crop padding {summary['padding']:.3f} ({summary['padding_mode']}), "
+          f"{100 * summary['mean_valid_fraction']:.1f}% of crop pixels inside their source{retried}")
+    if summary["skipped_files"]:
+        print(f"skipped {summary['skipped_files']} non-image file(s) (listed in alignments.json)")
     return 0
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders of ``folders`` (made by this run) that are still empty, deepest first."""
+    for p in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        try:
+            p.rmdir()  # only ever removes an empty folder
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -8,22 +8,19 @@
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hydra
-import lightning as L
-import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from genface.cli import _guard  # standard library only at import time
+from genface.cli.help import maybe_print_help
 
-from genface.config import register_configs, validate_config
-from genface.training.checkpoint import latest_checkpoint
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
-register_configs()
+# Hydra, torch and Lightning are imported when a run starts (in main() and train()), not at
+# import time: `genface-train --help` (genface.cli.help) and tab completion stay under 2 s.
 
 # Lightning warns that, with manual optimisation, step checkpoints hold the weights after the
 # step: that is what genface wants (a resumed run continues from there).
@@ -37,22 +34,11 @@ warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
 
 def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
     """Instantiate every non-null ``_target_`` entry of a dict-of-configs group."""
+    from hydra.utils import instantiate
+
     if not cfg:
         return []
     return [instantiate(v) for v in cfg.values() if v is not None and "_target_" in v]
-
-
-def check_writable(directory: str | Path) -> Path:
-    """Fail at start-up, not after an hour, when the output folder cannot be written."""
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".genface_write_test{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise PermissionError(f"cannot write to the output folder {directory}: {e}") from e
-    return directory
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -67,15 +53,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     Used by ``genface-train`` and by ``genface-compare`` (which composes one config per model).
     """
+    import lightning as L
+    import torch
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import LearningRateMonitor
+    from omegaconf import OmegaConf
+
+    from genface.config import register_configs, validate_config
+    from genface.training.checkpoint import latest_checkpoint
+
+    register_configs()
+
     validate_config(cfg)
-    out = check_writable(output_dir(cfg))
+    out = _guard.check_writable(output_dir(cfg))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, _convert_="all")  # plain lists/dicts: checkpoints stay weights_only-safe
+    if cfg.get("divergence") is not None and hasattr(module, "configure_divergence"):
+        module.configure_divergence(**cfg.divergence)
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
     if not loggers:  # nothing to report learning rates to (logger=none)
-        callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path == "last":  # the newest of last.ckpt and step_*.ckpt (a kill may fall between them)
@@ -89,11 +88,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     finally:
         _finish_wandb(loggers)
     wall = time.perf_counter() - start
-    if cfg.get("export_pretrained") and trainer.is_global_zero and not trainer.fast_dev_run:
-        module.export_pretrained(out / "pretrained")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    if cfg.get("export_pretrained") and trainer.is_global_zero and not trainer.fast_dev_run:
+        module.net.card_info = _card_info(cfg, trainer, module, metrics, wall)  # for the model card
+        module.export_pretrained(out / "pretrained")
     return {"metrics": metrics, "wall_time_s": wall, "trainer": trainer, "module": module,
             "datamodule": datamodule, "output_dir": out}
+
+
+def _card_info(cfg: DictConfig, trainer: Any, module: Any, metrics: dict[str, float], wall: float) -> dict:
+    """What the run knows about the trained model, for its README.md (genface.models.card)."""
+    from genface.models.card import training_card_info
+
+    seen = getattr(module, "images_seen", None)  # progressive GANs count it exactly
+    if seen is None:  # batches drawn x batch size x processes
+        batches = trainer.fit_loop.epoch_loop._batches_that_stepped
+        seen = int(batches * cfg.data.get("batch_size", 0) * trainer.world_size)
+    return training_card_info(cfg, images_seen=int(seen), steps=int(trainer.global_step),
+                              metrics=metrics, wall_time_s=wall)
 
 
 def _finish_wandb(loggers: list[Any]) -> None:
@@ -104,8 +116,12 @@ def _finish_wandb(loggers: list[Any]) -> None:
         wandb.finish()
 
 
-@hydra.main(version_base="1.3", config_path="pkg://genface.configs", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+@_guard.report_errors
+def run(cfg: DictConfig) -> float | None:
+    """The Hydra task of ``genface-train``: print the config tree, train, return the swept metric."""
+    from genface.cli.config_tree import print_config_tree
+
+    print_config_tree(cfg)
     result = train(cfg)
     metric = cfg.get("optimized_metric")
     if metric:
@@ -113,6 +129,20 @@ def main(cfg: DictConfig) -> float | None:
             raise KeyError(f"optimized_metric {metric!r} was not logged; logged: {sorted(result['metrics'])}")
         return result["metrics"][metric]
     return None
+
+
+def main() -> float | None:
+    """``genface-train``: the help page straight from configs/hydra/help/train.yaml, else the
+    Hydra app, after the output folder is checked (genface/cli/_guard.py)."""
+    if maybe_print_help("train"):
+        return None
+    import hydra
+
+    from genface.config import register_configs
+
+    register_configs()
+    app = hydra.main(version_base="1.3", config_path="pkg://genface.configs", config_name="train")(run)
+    return _guard.run_hydra(app, "train", "genface-train")
 
 
 if __name__ == "__main__":

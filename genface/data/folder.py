@@ -43,6 +43,8 @@ from rich.progress import (
 )
 from torch.utils.data import Dataset
 
+from genface.errors import BadImageError, DataFolderError
+
 #: File extensions :class:`FolderFaces` picks up (compared case-insensitively).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".webp")
 
@@ -51,19 +53,6 @@ CACHE_FORMAT = 1
 
 #: Valid values of ``FolderFaces(labels=...)``.
 LABEL_MODES: tuple[str | None, ...] = (None, "subfolders")
-
-
-class BadImageError(OSError):
-    """An image file that cannot be decoded (empty, truncated, not an image, too large).
-
-    Attributes:
-        path: the offending file.
-    """
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"cannot decode image file '{self.path}': {reason}")
 
 
 def default_cache_dir(kind: str) -> Path:
@@ -304,13 +293,16 @@ def _check_common(resolution: int, max_images: int | None) -> None:
 
 
 def _warn_skipped(name: str, where: Path, skipped: list[Path]) -> None:
+    # stacklevel=1: the warning is reported at this line, not at the caller's caller (under
+    # Hydra that was Hydra's instantiate module), and Python's default filter shows a given
+    # message once per process, however many times the same folder is built
     if skipped:
         first = ", ".join(f"'{p.relative_to(where)}'" for p in skipped[:3])
         first += ", ..." if len(skipped) > 3 else ""
         warnings.warn(
             f"{name}: skipped {len(skipped)} unreadable image file(s) under '{where}' "
             f"({first}); the list is in .skipped_files",
-            stacklevel=3,
+            stacklevel=1,
         )
 
 
@@ -338,19 +330,79 @@ class _UInt8FaceDataset(Dataset):
 # --------------------------------------------------------------------------------------------
 
 
-def list_images(root: Path) -> list[Path]:
-    """Image files under ``root`` (recursive, symlinks followed), sorted by relative path.
+def _is_image_name(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def list_images(root: Path, report: list[str] | None = None) -> list[Path]:
+    """Image files under ``root`` (recursive, symlinks followed), each real file once, sorted.
 
     Extensions are :data:`IMAGE_EXTENSIONS`, case-insensitive; hidden files and folders (names
     starting with ``.``, e.g. macOS ``._x.jpg`` forks) are ignored.
+
+    Symbolic links are followed, but every real folder is entered once and every real file
+    (identified by ``(st_dev, st_ino)``, so also a hard link) is listed once, under the
+    first of its paths in sorted order. A link back to a folder being walked (a loop, e.g.
+    ``faces/self -> .``) is not entered; neither is a second path to a folder already walked.
+    Broken links are ignored. The walk is depth-first over sorted names, so the result does
+    not depend on the order the file system lists entries in.
+
+    Args:
+        root: folder to search.
+        report: when given, a human-readable line per loop, repeated folder and repeated
+            file left out is appended to it (:class:`FolderFaces` warns with them).
+
+    Returns:
+        paths under ``root`` (through the links that reached them), sorted by relative path.
     """
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for f in filenames:
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS:
-                found.append(Path(dirpath, f))
+    root = Path(root)
+    found: list[Path] = []
+    seen_files: dict[tuple[int, int], Path] = {}
+    seen_dirs: dict[tuple[int, int], Path] = {}
+    notes = report if report is not None else []
+
+    def walk(folder: Path, ancestors: tuple[tuple[int, int], ...]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:
+            notes.append(f"cannot list '{folder}' ({e.strerror or e})")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=True)
+            except OSError:  # a broken link, or a file removed meanwhile
+                continue
+            ident = (st.st_dev, st.st_ino)
+            path = folder / entry.name
+            if entry.is_dir(follow_symlinks=True):
+                if ident in ancestors:
+                    target = seen_dirs.get(ident, root)
+                    notes.append(f"symbolic link loop: '{path}' leads back to '{target}'; not followed")
+                elif ident in seen_dirs:
+                    notes.append(f"'{path}' is the folder '{seen_dirs[ident]}' again; its files are "
+                                 "counted once")
+                else:
+                    seen_dirs[ident] = path
+                    walk(path, (*ancestors, ident))
+            elif _is_image_name(entry.name):
+                if ident in seen_files:
+                    notes.append(f"'{path}' is the file '{seen_files[ident]}' again; counted once")
+                else:
+                    seen_files[ident] = path
+                    found.append(path)
+
+    st = root.stat()
+    seen_dirs[(st.st_dev, st.st_ino)] = root
+    walk(root, ((st.st_dev, st.st_ino),))
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _warn_links(root: Path, notes: list[str]) -> None:
+    if notes:
+        more = f" (and {len(notes) - 3} more)" if len(notes) > 3 else ""
+        warnings.warn(f"FolderFaces: under '{root}': " + "; ".join(notes[:3]) + more, stacklevel=1)
 
 
 class FolderFaces(_UInt8FaceDataset):
@@ -363,7 +415,9 @@ class FolderFaces(_UInt8FaceDataset):
     Samples: ``{"image": float32 (3, R, R) in [-1, 1], "identity": int64 scalar}``.
 
     Args:
-        root: folder searched recursively for :data:`IMAGE_EXTENSIONS` (case-insensitive).
+        root: folder searched recursively for :data:`IMAGE_EXTENSIONS` (case-insensitive);
+            symbolic links are followed, each real file counted once, and links that loop
+            back are reported in a warning and not entered (see :func:`list_images`).
         resolution: side ``R`` of the square output images, in pixels.
         labels: ``"subfolders"`` = identity is the index of the file's first-level sub-folder
             in the sorted list of sub-folder names (:attr:`class_names`; files directly in
@@ -395,7 +449,8 @@ class FolderFaces(_UInt8FaceDataset):
 
     Raises:
         FileNotFoundError: ``root`` does not exist. NotADirectoryError: it is a file.
-        ValueError: no image file under ``root``, all of them unreadable, or a bad argument.
+        DataFolderError (a ``ValueError``): no image file under ``root``, or all of them
+            unreadable. ValueError: a bad argument.
         BadImageError: an unreadable file, when ``skip_bad=False``.
     """
 
@@ -427,9 +482,11 @@ class FolderFaces(_UInt8FaceDataset):
         self.root = root
         self.resolution = resolution
 
-        all_files = list_images(root)
+        link_notes: list[str] = []
+        all_files = list_images(root, report=link_notes)
+        _warn_links(root, link_notes)
         if not all_files:
-            raise ValueError(
+            raise DataFolderError(
                 f"FolderFaces: no images found under '{root}' (searched recursively for "
                 f"{', '.join(IMAGE_EXTENSIONS)}, case-insensitive; hidden files ignored)"
             )
@@ -474,7 +531,7 @@ class FolderFaces(_UInt8FaceDataset):
         self.files = [root / f for f in data["files"]]
         self.skipped_files = [root / f for f in data["skipped"]]
         if len(self.files) == 0:
-            raise ValueError(
+            raise DataFolderError(
                 f"FolderFaces: all {len(self.skipped_files)} image files under '{root}' are "
                 f"unreadable (first: '{self.skipped_files[0]}')"
             )

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genface.utils import require
+
 __all__ = [
     "TEMPLATE_5",
     "umeyama",
@@ -25,6 +27,8 @@ __all__ = [
     "transform_points",
     "warp_to_crop",
     "warp_from_crop",
+    "crop_valid_fraction",
+    "fitting_padding",
     "DEFAULT_PADDING",
 ]
 
@@ -150,13 +154,71 @@ def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return p @ np.asarray(m, dtype=np.float64)[:, :2].T + np.asarray(m, dtype=np.float64)[:, 2]
 
 
-def warp_to_crop(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
-    """Cut the aligned ``size`` x ``size`` crop out of ``image`` (H, W[, C]) with matrix ``m``."""
-    import cv2
+def warp_to_crop(image: np.ndarray, m: np.ndarray, size: int,
+                 fill: float | tuple[float, ...] | None = None) -> np.ndarray:
+    """Cut the aligned ``size`` x ``size`` crop out of ``image`` (H, W[, C]) with matrix ``m``.
 
+    Args:
+        image: the source image.
+        m: source-to-crop matrix.
+        size: crop side in pixels.
+        fill: value of the crop's pixels outside the source (a constant, per channel or
+            scalar); None = replicate the source's border pixels (streaks where the crop
+            leaves the source).
+    """
+    cv2 = require("cv2", "faces")
+
+    if fill is None:
+        return cv2.warpAffine(image, np.asarray(m, dtype=np.float64), (size, size),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    value = [float(fill)] * 4 if np.isscalar(fill) else [float(v) for v in fill]
     return cv2.warpAffine(image, np.asarray(m, dtype=np.float64), (size, size),
-                          flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=value)
+
+
+def crop_valid_fraction(shape: tuple[int, int], m: np.ndarray, size: int, probe: int = 64) -> float:
+    """Fraction of a ``size`` crop (matrix ``m``) that lies inside a source of ``shape`` (H, W).
+
+    Args:
+        shape: source image (H, W).
+        m: source-to-crop matrix for a ``size`` crop.
+        size: crop side of ``m``.
+        probe: side of the low-resolution crop on which the fraction is measured.
+    """
+    s = probe / size
+    mp = np.asarray(m, dtype=np.float64) * s
+    ones = np.ones(shape[:2], dtype=np.float32)
+    return float(warp_to_crop(ones, mp, probe, fill=0.0).mean())
+
+
+def fitting_padding(landmarks: np.ndarray, shape: tuple[int, int], max_padding: float = DEFAULT_PADDING,
+                    min_padding: float = -0.1, min_valid: float = 0.97, step: float = 0.0125,
+                    template_ordered: bool = False) -> float:
+    """The largest template padding (<= ``max_padding``) whose crop stays inside the source.
+
+    Tight crops (Extended Yale B: the face fills the photo) leave no room for the default
+    margin: at padding 0.15 much of the crop lies outside the source. This is the padding
+    chosen from the face's size: the largest value, in steps of ``step`` down to
+    ``min_padding``, at which at least ``min_valid`` of the crop shows source pixels.
+
+    Args:
+        landmarks: the face's landmarks in source pixels, see :func:`alignment_matrix`.
+        shape: source image (H, W).
+        max_padding: the padding wanted when the source leaves room.
+        min_padding: the smallest padding returned (0 = the ArcFace framing, 3.2 inter-ocular
+            distances wide; -0.1 = 2.6, which keeps the cheeks and a little margin that face
+            detectors need; what still lies outside the source is filled, see warp_to_crop).
+        min_valid: fraction of the crop that must lie inside the source.
+        step: search step.
+        template_ordered: see :func:`alignment_matrix`.
+    """
+    p = max_padding
+    while p > min_padding + 1e-9:
+        m = alignment_matrix(landmarks, 256, p, template_ordered)
+        if crop_valid_fraction(shape, m, 256) >= min_valid:
+            return float(p)
+        p -= step
+    return float(min_padding)
 
 
 def warp_from_crop(crop: np.ndarray, m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -167,7 +229,7 @@ def warp_from_crop(crop: np.ndarray, m: np.ndarray, shape: tuple[int, int]) -> n
         m: the alignment matrix used to cut the crop.
         shape: (H, W) of the source image.
     """
-    import cv2
+    cv2 = require("cv2", "faces")
 
     h, w = shape[:2]
     return cv2.warpAffine(crop, np.asarray(m, dtype=np.float64), (w, h),

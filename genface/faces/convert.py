@@ -5,15 +5,17 @@ target identity -> mask (landmark hull eroded and blurred, or the learned mask) 
 correction (average colour, or Reinhard mean/std transfer in L*a*b*) -> warp back with the
 inverse alignment -> blend. Frames with no face pass through unchanged and are counted.
 
-Everything written is marked synthetic: PNG text chunks (:mod:`genface.provenance`), video
-container metadata (``comment=synthetic``) and a sidecar JSON next to each video.
+Everything written is marked through :mod:`genface.provenance`: a signed C2PA manifest
+(``c2pa.edited``, ``compositeWithTrainedAlgorithmicMedia``, the source as parent
+ingredient), the invisible watermark in every image and frame, PNG text chunks or video
+container metadata, and a sidecar JSON next to each video.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from genface.faces.align import DEFAULT_PADDING, transform_points, warp_from_cro
 from genface.faces.detect import FaceDetector
 from genface.faces.io import MediaError, VideoReader, VideoWriter, is_video, list_images, read_image
 from genface.faces.masks import face_mask, soften_mask
+from genface.utils import require
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ def color_transfer(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, mode: str
         mode: "none"; "avg" (shift by the difference of mean colours); "reinhard" (per
             channel mean and std transfer in L*a*b*, Reinhard et al. 2001).
     """
-    import cv2
+    cv2 = require("cv2", "faces")
 
     if mode not in COLORS:
         raise ValueError(f"unknown colour correction {mode!r}; valid: {list(COLORS)}")
@@ -146,7 +149,7 @@ class FaceSwapper:
 
         A frame with no face comes back unchanged (the same array).
         """
-        import cv2
+        cv2 = require("cv2", "faces")
 
         faces = self.detector.detect(frame)
         if self.faces == "largest":
@@ -155,6 +158,7 @@ class FaceSwapper:
             return frame, 0
         if frame.ndim == 2:
             frame = np.repeat(frame[..., None], 3, -1)
+        grey = bool((frame[..., 0] == frame[..., 1]).all() and (frame[..., 1] == frame[..., 2]).all())
         out = frame.astype(np.float32) / 255.0
         r = self.resolution
         for face in faces:
@@ -182,6 +186,8 @@ class FaceSwapper:
             back = warp_from_crop(swapped.astype(np.float32), m, frame.shape[:2])
             alpha = warp_from_crop(mk.astype(np.float32), m, frame.shape[:2])[..., None]
             out = out * (1 - alpha) + back * alpha
+        if grey:  # a greyscale source stays greyscale (no tint from the model or the colour transfer)
+            out = np.repeat(out.mean(-1, keepdims=True), 3, -1)
         return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), len(faces)
 
 
@@ -204,7 +210,7 @@ def swap_video(swapper: FaceSwapper, source: str | Path, output: str | Path,
 
     Writes ``<output>.json`` beside the video (provenance + this report).
     """
-    from genface.provenance import PROVENANCE
+    from genface import provenance
 
     source, output = Path(source), Path(output)
     if source.resolve() == output.resolve():
@@ -213,10 +219,10 @@ def swap_video(swapper: FaceSwapper, source: str | Path, output: str | Path,
                         settings=swapper.settings())
     reader = VideoReader(source)
     report.fps = float(reader.fps)
-    meta = {**PROVENANCE, "comment": "synthetic",
-            "description": f"face swapped by genface into identity {swapper.identity}"}
+    desc = f"face swapped by genface into identity {swapper.identity}"
+    org = provenance.origin(swapper.model, "swapped", desc, source=source)
     bar, total = _progress(reader.num_frames, progress)
-    with reader, VideoWriter(output, reader.fps, metadata=meta) as writer, bar:
+    with reader, VideoWriter(output, reader.fps, metadata=provenance.video_metadata(org, desc), origin=org) as writer, bar:
         task = bar.add_task(f"swapping {source.name}", total=total)
         for frame in reader:
             new, n = swapper.swap_frame(frame)
@@ -244,21 +250,22 @@ def swap_images(swapper: FaceSwapper, sources: list[Path], output_dir: str | Pat
         model_name: recorded in PNG metadata and the report.
         root: folder the sources are relative to (their sub-folders are kept); None = flat.
     """
-    from genface.provenance import save_png
+    from genface import provenance
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = SwapReport(str(root or (sources[0] if len(sources) == 1 else "")), str(out),
                         identity=swapper.identity, model=model_name, settings=swapper.settings())
+    org = provenance.origin(swapper.model, "swapped", f"face swapped by genface into identity {swapper.identity}")
     bar, _ = _progress(len(sources), progress)
     with bar:
         task = bar.add_task("swapping images", total=len(sources))
         for src in sources:
             new, n = swapper.swap_frame(read_image(src))
             rel = src.relative_to(root) if root is not None else Path(src.name)
-            save_png(new, (out / rel).with_suffix(".png"),
-                     extra={"genface_task": "face swap", "identity": swapper.identity,
-                            "model": model_name or "", "faces_swapped": n})
+            provenance.save_image(new, (out / rel).with_suffix(".png"), replace(org, source=str(src)),
+                                  extra={"genface_task": "face swap", "identity": swapper.identity,
+                                         "model": model_name or "", "faces_swapped": n})
             report.frames += 1
             report.faces_swapped += n
             report.frames_with_face += n > 0

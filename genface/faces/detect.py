@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genface.utils import require
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Face", "FaceDetector", "FaceEmbedder", "dlib_available", "DETECTORS"]
@@ -118,10 +120,18 @@ class FaceDetector:
         upsample: times dlib upsamples the image before detecting (1 finds faces down to
             ~40 px; 0 = none, faster).
         min_size: smallest face side in pixels for haar.
+        retry_padding: when nothing is found, detect again on the image padded on every side
+            by this fraction of its larger side with a constant (the image's mean grey), so
+            that a face filling a tight crop gets the margin the detectors were trained with;
+            landmarks and boxes are mapped back to the original image. 0 = no retry.
+        retry_min_side: the padded image is upsampled (bicubic) until its shorter side is at
+            least this many pixels (small tight crops: HOG's window is 80 px); 0 = never.
     """
 
     def __init__(self, detector: str = "auto", landmarks: int = 68, upsample: int = 1,
-                 min_size: int = 30):
+                 min_size: int = 30, retry_padding: float = 0.25, retry_min_side: int = 0):
+        if retry_padding < 0:
+            raise ValueError(f"retry_padding must be >= 0, got {retry_padding}")
         if detector not in DETECTORS:
             raise ValueError(f"unknown detector {detector!r}; valid: {list(DETECTORS)}")
         if landmarks not in (5, 68):
@@ -138,8 +148,9 @@ class FaceDetector:
         self.num_landmarks = landmarks
         self.upsample = upsample
         self.min_size = min_size
+        self.retry_padding, self.retry_min_side = float(retry_padding), int(retry_min_side)
         if detector == "haar":
-            import cv2
+            cv2 = require("cv2", "faces")
 
             path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
             self._haar = cv2.CascadeClassifier(str(path))
@@ -147,7 +158,7 @@ class FaceDetector:
                 raise RuntimeError(f"could not load OpenCV's Haar cascade {path}")
             log.info("face detector: OpenCV Haar cascade (landmarks estimated from the box)")
         else:
-            import dlib
+            dlib = require("dlib", "faces")
 
             self._hog = dlib.get_frontal_face_detector() if "hog" in detector else None
             self._cnn = (dlib.cnn_face_detection_model_v1(_model_file("mmod_human_face_detector.dat"))
@@ -163,8 +174,32 @@ class FaceDetector:
     def detect(self, image: np.ndarray) -> list[Face]:
         """All faces in an RGB uint8 image, largest first."""
         rgb = _as_rgb(image)
-        faces = self._detect_haar(rgb) if self.detector == "haar" else self._detect_dlib(rgb)
+        faces = self._detect_once(rgb)
+        if not faces and self.retry_padding > 0:
+            faces = self._detect_padded(rgb)
         return sorted(faces, key=lambda f: -f.area)
+
+    def _detect_once(self, rgb: np.ndarray) -> list[Face]:
+        return self._detect_haar(rgb) if self.detector == "haar" else self._detect_dlib(rgb)
+
+    def _detect_padded(self, rgb: np.ndarray) -> list[Face]:
+        """Detect on ``rgb`` padded (constant mean grey) and upsampled; map results back."""
+        cv2 = require("cv2", "faces")
+
+        h, w = rgb.shape[:2]
+        pad = int(round(self.retry_padding * max(h, w)))
+        fill = [int(v) for v in rgb.reshape(-1, 3).mean(0).round()]
+        big = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
+        scale = 1.0
+        if self.retry_min_side and min(big.shape[:2]) < self.retry_min_side:
+            scale = self.retry_min_side / min(big.shape[:2])
+            big = cv2.resize(big, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        out = []
+        for f in self._detect_once(big):
+            box = tuple(float(v / scale - pad) for v in f.box)
+            pts = np.asarray(f.landmarks, dtype=np.float64) / scale - pad
+            out.append(Face(box, f.score, pts, f.landmarks_estimated, f.detector + "+pad"))
+        return out
 
     __call__ = detect
 
@@ -184,7 +219,7 @@ class FaceDetector:
         return out
 
     def _detect_haar(self, rgb: np.ndarray) -> list[Face]:
-        import cv2
+        cv2 = require("cv2", "faces")
 
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         boxes = self._haar.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
@@ -207,14 +242,14 @@ class FaceEmbedder:
     def __init__(self, num_jitters: int = 1):
         if not dlib_available():
             raise ImportError("identity embeddings need dlib: pip install 'genface[faces]'")
-        import dlib
+        dlib = require("dlib", "faces")
 
         self._net = dlib.face_recognition_model_v1(_model_file("dlib_face_recognition_resnet_model_v1.dat"))
         self.num_jitters = num_jitters
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
         """The (128,) descriptor of ``face`` in RGB uint8 ``image``."""
-        import dlib
+        dlib = require("dlib", "faces")
 
         if face.landmarks_estimated or len(face.landmarks) not in (5, 68):
             raise ValueError("identity embeddings need dlib landmarks (detector 'hog' or 'cnn')")

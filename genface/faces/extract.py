@@ -15,13 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-from genface.faces.align import DEFAULT_PADDING, invert_affine, transform_points, warp_to_crop
+from genface.faces.align import (
+    DEFAULT_PADDING,
+    crop_valid_fraction,
+    fitting_padding,
+    invert_affine,
+    transform_points,
+    warp_to_crop,
+)
 from genface.faces.detect import Face, FaceDetector, FaceEmbedder
-from genface.faces.io import MediaError, VideoReader, is_video, list_images, read_image
+from genface.faces.io import IMAGE_EXTS, MediaError, VideoReader, is_video, list_images, read_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["extract_faces", "iter_frames", "select_faces", "SELECT_MODES", "ALIGNMENTS_NAME"]
+__all__ = ["extract_faces", "iter_frames", "select_faces", "skipped_files", "SELECT_MODES", "ALIGNMENTS_NAME"]
 
 SELECT_MODES = ("largest", "all", "match")
 ALIGNMENTS_NAME = "alignments.json"
@@ -121,11 +128,21 @@ def _progress(it: Iterable, total: int | None, description: str, enabled: bool):
     return track(it, total=total, description=description, transient=True)
 
 
+def skipped_files(source: str | Path) -> list[Path]:
+    """Files under a folder ``source`` that are not images and are skipped (e.g. Extended
+    Yale B's ``.info`` and ``WS_FTP.LOG``); hidden files are not counted. [] for a file."""
+    source = Path(source)
+    if not source.is_dir():
+        return []
+    return sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() not in IMAGE_EXTS
+                  and not any(part.startswith(".") for part in p.relative_to(source).parts))
+
+
 def extract_faces(
     source: str | Path,
     output_dir: str | Path,
     size: int = 256,
-    padding: float = DEFAULT_PADDING,
+    padding: float | str = DEFAULT_PADDING,
     detector: FaceDetector | str = "auto",
     landmarks: int = 68,
     select: str = "largest",
@@ -134,6 +151,7 @@ def extract_faces(
     every: int = 1,
     max_frames: int | None = None,
     progress: bool = False,
+    fill: str = "mean",
 ) -> dict:
     """Detect, align and save every selected face of ``source``.
 
@@ -141,7 +159,13 @@ def extract_faces(
         source: an image, a folder of images or a video.
         output_dir: where ``faces/`` and ``alignments.json`` go (created).
         size: side of the aligned crops in pixels.
-        padding: template padding, see :func:`genface.faces.align.template_points`.
+        padding: template padding, see :func:`genface.faces.align.template_points`; "auto"
+            chooses it from the faces' size: per face the largest padding up to
+            :data:`~genface.faces.align.DEFAULT_PADDING` whose crop stays inside its source
+            (:func:`~genface.faces.align.fitting_padding`), then one value for the whole
+            run, the 10th percentile of those, so that all crops share one framing and at
+            least 90 % of them show no pixel from outside the source. Tightly cropped sets
+            (Extended Yale B) then give crops of face, not of replicated borders.
         detector: a :class:`FaceDetector` or a back-end name ("auto", "hog", "cnn", "haar").
         landmarks: 68 or 5 dlib points when ``detector`` is a name.
         select: "largest", "all" or "match" (see :func:`select_faces`).
@@ -150,13 +174,20 @@ def extract_faces(
         every: keep one frame/image in ``every``.
         max_frames: stop after this many frames; None = all.
         progress: show a progress bar.
+        fill: crop pixels outside the source: "mean" = the source's mean colour (a flat,
+            featureless margin), "replicate" = its border pixels (streaks; the old default).
 
     Returns:
         the summary also stored in ``alignments.json`` (without the per-face list):
-        frames, frames_with_face, faces, hit_rate, ...
+        frames, frames_with_face, faces, hit_rate, padding, mean_valid_fraction (share of
+        crop pixels inside their source), skipped_files (non-image files left out), ...
     """
     if select not in SELECT_MODES:
         raise ValueError(f"unknown face selection {select!r}; valid: {list(SELECT_MODES)}")
+    if fill not in ("mean", "replicate"):
+        raise ValueError(f"fill must be 'mean' or 'replicate', got {fill!r}")
+    if isinstance(padding, str) and padding != "auto":
+        raise ValueError(f"padding must be a number or 'auto', got {padding!r}")
     det = detector if isinstance(detector, FaceDetector) else FaceDetector(detector, landmarks)
     embedder = ref = None
     if select == "match":
@@ -166,39 +197,68 @@ def extract_faces(
         ref = reference_descriptor(reference, det, embedder)
     out = Path(output_dir)
     (out / "faces").mkdir(parents=True, exist_ok=True)
+    skipped = skipped_files(source)
+    if skipped:
+        log.warning("skipped %d non-image file(s) under %s (e.g. %s)", len(skipped), source,
+                    ", ".join(p.name for p in skipped[:3]))
     frames, total = iter_frames(source, every, max_frames)
-    records, missed, n_frames = [], [], 0
-    from PIL import Image
-
-    for name, idx, image in _progress(frames, total, "extracting", progress):
+    # pass 1: detect (and, with padding="auto", measure how much margin each source allows)
+    found, missed, n_frames, fits = [], [], 0, []
+    for name, idx, image in _progress(frames, total, "detecting", progress):
         n_frames += 1
-        faces = det.detect(image)
-        chosen = select_faces(faces, select, image, embedder, ref, threshold)
+        chosen = select_faces(det.detect(image), select, image, embedder, ref, threshold)
         if not chosen:
             missed.append({"source": name, "frame": idx})
             continue
+        found.append((name, idx, chosen))
+        if padding == "auto":
+            fits += [fitting_padding(f.landmarks, image.shape, template_ordered=f.landmarks_estimated)
+                     for f, _ in chosen]
+    if n_frames == 0:
+        raise MediaError(f"no frames could be read from {source}")
+    pad = float(np.percentile(fits, 10)) if padding == "auto" and fits else (
+        DEFAULT_PADDING if padding == "auto" else float(padding))
+    # pass 2: cut the crops
+    from PIL import Image
+
+    wanted = {(name, idx): chosen for name, idx, chosen in found}
+    records, grey_sources = [], 0
+    frames, _ = iter_frames(source, every, max_frames)
+    for name, idx, image in frames:
+        chosen = wanted.get((name, idx))
+        if chosen is None:
+            continue
+        grey = bool((image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all())
+        grey_sources += grey
+        value = None if fill == "replicate" else tuple(float(v) for v in image.reshape(-1, 3).mean(0))
         stem = Path(name).with_suffix("").as_posix().replace("/", "_")
         for k, (face, dist) in enumerate(chosen):
-            m = face.alignment_matrix(size, padding)
-            crop = warp_to_crop(image, m, size)
+            m = face.alignment_matrix(size, pad)
+            crop = warp_to_crop(image, m, size, fill=value)
             fname = f"faces/{stem}_{idx:06d}_{k}.png"
-            Image.fromarray(crop).save(out / fname)
+            # greyscale sources stay greyscale (one channel) in the written crops
+            Image.fromarray(crop[..., 0] if grey else crop).save(out / fname)
             rec = {"file": fname, "source": name, "frame": idx, "face": k, **face.to_dict(),
                    "crop_landmarks": transform_points(face.landmarks, m).round(3).tolist(),
-                   "matrix": m.tolist(), "inverse": invert_affine(m).tolist()}
+                   "matrix": m.tolist(), "inverse": invert_affine(m).tolist(),
+                   "valid_fraction": round(crop_valid_fraction(image.shape, m, size), 4)}
             if dist is not None:
                 rec["identity_distance"] = dist
             records.append(rec)
-    if n_frames == 0:
-        raise MediaError(f"no frames could be read from {source}")
     summary = {
-        "source": str(source), "size": size, "padding": padding, "detector": det.detector,
+        "source": str(source), "size": size, "padding": pad, "padding_mode": "auto" if padding == "auto" else "fixed",
+        "fill": fill, "detector": det.detector,
         "landmarks": det.num_landmarks, "landmarks_estimated": det.detector == "haar",
         "select": select, "frames": n_frames, "frames_with_face": n_frames - len(missed),
         "faces": len(records), "hit_rate": (n_frames - len(missed)) / n_frames,
+        "found_on_retry": sum(r["detector"].endswith("+pad") for r in records),
+        "mean_valid_fraction": float(np.mean([r["valid_fraction"] for r in records])) if records else float("nan"),
+        "greyscale_sources": grey_sources,
+        "skipped_files": len(skipped),
     }
     doc = {**summary, "matrix_convention": "source pixels -> crop pixels (cv2.warpAffine)",
-           "frames_without_face": missed, "faces_list": records}
+           "frames_without_face": missed, "skipped_file_names": [str(p) for p in skipped],
+           "faces_list": records}
     tmp = out / (ALIGNMENTS_NAME + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1))
     tmp.replace(out / ALIGNMENTS_NAME)

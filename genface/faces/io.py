@@ -1,7 +1,9 @@
 """Reading and writing images and videos for the faces pipeline (PIL + PyAV).
 
-Unreadable inputs raise :class:`MediaError` naming the file. Video writers put genface's
-provenance mark in the container metadata (``comment=synthetic``, ``synthetic=true``...).
+Unreadable inputs raise :class:`MediaError` naming the file. Video writers mark what they
+write through :mod:`genface.provenance`: the invisible watermark in every frame, a signed
+C2PA manifest in the finished file, and container metadata (``comment=synthetic``,
+``synthetic=true``...).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from genface.utils import require
 
 __all__ = [
     "MediaError",
@@ -71,7 +75,7 @@ class VideoReader:
     """
 
     def __init__(self, path: str | Path):
-        import av
+        av = require("av", "video")
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -111,22 +115,23 @@ class VideoReader:
 
 
 class VideoWriter:
-    """Write RGB uint8 frames to a video with the synthetic mark in its metadata.
+    """Write RGB uint8 frames to a video marked synthetic (watermark, C2PA manifest, metadata).
 
     Args:
         path: output file; its suffix picks the container (one of :data:`VIDEO_EXTS`).
         fps: frame rate (a Fraction keeps e.g. 30000/1001 exact).
         crf: x264 constant rate factor (lower = better; 18 is visually lossless); ignored by
             mpeg4.
-        metadata: container metadata; None = :data:`genface.provenance.PROVENANCE` plus
-            ``comment=synthetic``.
+        metadata: container metadata; None = :func:`genface.provenance.video_metadata`.
+        origin: what made the frames (:func:`genface.provenance.origin`), for the watermark
+            payload and the C2PA manifest signed on :meth:`close`; None = an unnamed model.
     """
 
     def __init__(self, path: str | Path, fps: Fraction | float, crf: int = 18,
-                 metadata: dict[str, str] | None = None):
-        import av
+                 metadata: dict[str, str] | None = None, origin=None):
+        av = require("av", "video")
 
-        from genface.provenance import PROVENANCE
+        from genface import provenance
 
         self.path = Path(path)
         ext = self.path.suffix.lower()
@@ -139,7 +144,9 @@ class VideoWriter:
         self.crf = crf
         opts = {"movflags": "use_metadata_tags"} if ext in (".mp4", ".mov", ".m4v") else {}
         self._container = av.open(str(self.path), "w", options=opts)
-        meta = dict(metadata) if metadata is not None else {**PROVENANCE, "comment": "synthetic"}
+        self.origin = origin or provenance.Origin()
+        self._unmarked = ""  # why frames carry no watermark, if so
+        meta = dict(metadata) if metadata is not None else provenance.video_metadata(self.origin)
         for k, v in meta.items():
             self._container.metadata[k] = str(v)
         self._stream = None
@@ -147,7 +154,7 @@ class VideoWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 (H, W, 3) frame; every frame must share the first one's size."""
-        import av
+        av = require("av", "video")
 
         rgb = np.ascontiguousarray(rgb)
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -164,6 +171,9 @@ class VideoWriter:
         elif (w, h) != (self._stream.width, self._stream.height):
             raise ValueError(f"frame {self.frames} is {w}x{h}, the video is "
                              f"{self._stream.width}x{self._stream.height}")
+        from genface import provenance
+
+        rgb, self._unmarked = provenance.watermark_frame(rgb, self.origin)
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
@@ -174,6 +184,10 @@ class VideoWriter:
             for packet in self._stream.encode():
                 self._container.mux(packet)
         self._container.close()
+        if self.frames:
+            from genface import provenance
+
+            provenance.sign_file(self.path, self.origin, marked=not self._unmarked, note=self._unmarked)
 
     def __enter__(self):
         return self

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from genface.utils import require
+
 __all__ = ["hull_mask", "ellipse_mask", "soften_mask", "face_mask", "region_weights",
            "EYE_IDX", "MOUTH_IDX"]
 
@@ -19,7 +21,7 @@ MOUTH_IDX = tuple(range(48, 68))
 
 def hull_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
     """Filled convex hull of the landmarks on a ``size`` x ``size`` canvas, (size, size) float32."""
-    import cv2
+    cv2 = require("cv2", "faces")
 
     mask = np.zeros((size, size), np.uint8)
     hull = cv2.convexHull(np.round(np.asarray(landmarks)).astype(np.int32))
@@ -34,7 +36,7 @@ def ellipse_mask(size: int, padding: float) -> np.ndarray:
         size: crop side.
         padding: the template padding the crop was cut with.
     """
-    import cv2
+    cv2 = require("cv2", "faces")
 
     from genface.faces.align import template_points
 
@@ -55,7 +57,7 @@ def soften_mask(mask: np.ndarray, erode: float = 0.05, blur: float = 0.08) -> np
         erode: erosion kernel as a fraction of S (negative dilates); 0 = none.
         blur: Gaussian kernel as a fraction of S; 0 = a hard edge.
     """
-    import cv2
+    cv2 = require("cv2", "faces")
 
     s = mask.shape[0]
     out = mask.astype(np.float32)

@@ -41,7 +41,10 @@ against the full reference set; ``pr10k3_full`` = precision/recall with k = 3; `
 SWD on 2048 generated and 2048 reference images; ``ppl10k_wend_pixel`` = PPL in W, ``t = 0``,
 10k samples, pixel distance. Only names with ``fid``, ``kid``, ``is`` use Inception-v3;
 ``fsd_synth*`` (genface's own feature net) and ``fd_dlib*`` (dlib face embedding) are other
-feature spaces and never comparable to published FIDs. See ``docs/metrics.md``.
+feature spaces and never comparable to published FIDs; ``kid_synth*``, ``pr_synth*``,
+``kid_dlib*``, ``pr_dlib*`` are KID and precision/recall in those spaces. Their validity
+(Heusel et al.'s disturbance tests) is checked by :mod:`genface.metrics.validity`. See
+``docs/metrics.md``.
 
 Per-metric functions on tensors / features, for direct use: :func:`frechet_distance`,
 :func:`feature_stats`, :func:`kernel_distance`, :func:`inception_score`,
@@ -70,6 +73,7 @@ from genface.metrics import (  # noqa: F401  (importing registers the metrics)
     ppl,
     prc,
     reconstruction,
+    swap,
     swd,
 )
 from genface.metrics.common import cache_dir, reference_features

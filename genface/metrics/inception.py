@@ -28,6 +28,7 @@ import torch
 
 from genface.metrics.common import cache_dir as _cache_dir
 from genface.metrics.registry import register_resource_check
+from genface.utils import require
 
 WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 PYTORCH_FID_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -77,9 +78,9 @@ def _inception_check(inception_weights: str | None = None, cache_dir: str | None
     except FileNotFoundError as e:
         return str(e)
     try:
-        import torch_fidelity  # noqa: F401
-    except ImportError:
-        return "torch-fidelity is not installed (pip install torch-fidelity)"
+        require("torch_fidelity", "metrics", feature="the Inception-v3 metrics")
+    except ImportError as e:
+        return str(e)
     return None
 
 
@@ -96,7 +97,9 @@ class InceptionFeatures(torch.nn.Module):
 
     def __init__(self, weights: str | Path | None = None, cache: str | Path | None = None):
         super().__init__()
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+        FeatureExtractorInceptionV3 = require(
+            "torch_fidelity.feature_extractor_inceptionv3", "metrics",
+            feature="the Inception-v3 metrics").FeatureExtractorInceptionV3
 
         path = find_inception_weights(weights, cache)
         # Refuse anything but plain tensors before torch-fidelity's own (non weights_only) load.

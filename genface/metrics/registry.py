@@ -21,8 +21,11 @@ import torch
 #: ``"generator"``: ``generator_fn(n, seed) -> (n, 3, H, W)`` float in ``[-1, 1]``;
 #: ``"reference"``: a dataset following genface's sample contract, or a tensor;
 #: ``"autoencoder"``: ``recon_fn(x) -> x_hat`` (both ``(N, 3, H, W)`` in ``[-1, 1]``);
-#: ``"stylegan_mapping"``: a model with ``mapping(z)`` and ``synthesis(ws, noise_mode=...)``.
-NEEDS = ("generator", "reference", "autoencoder", "stylegan_mapping")
+#: ``"stylegan_mapping"``: a model with ``mapping(z)`` and ``synthesis(ws, noise_mode=...)``;
+#: ``"swapper"``: ``swap_fn(x, target) -> y`` (x faces (N, 3, H, W) in ``[-1, 1]``, target the
+#: identity index to swap to, 0 = A, 1 = B) and ``swap_data`` (a
+#: :class:`genface.metrics.swap.SwapEvalSet` of held-out faces).
+NEEDS = ("generator", "reference", "autoencoder", "stylegan_mapping", "swapper")
 
 
 @dataclasses.dataclass
@@ -47,6 +50,10 @@ class EvalContext:
             ``"synthfaces-n10000-s0"``); ``None`` = a SHA-1 of the reference's pixels.
         memo: per-call store shared by the metrics of one :func:`compute_metrics` call
             (generated features are computed once for FID, KID, IS and PR together).
+        swap_fn: ``swap_fn(x, target) -> y`` for face swappers (x, y ``(N, 3, H, W)`` in
+            ``[-1, 1]``; target 0 = A, 1 = B); ``None`` otherwise.
+        swap_data: the held-out faces swap metrics judge
+            (:class:`genface.metrics.swap.SwapEvalSet`); ``None`` otherwise.
     """
 
     generator_fn: Callable[[int, int], torch.Tensor] | None = None
@@ -59,6 +66,8 @@ class EvalContext:
     cache_dir: Path | None = None
     reference_key: str | None = None
     memo: dict = dataclasses.field(default_factory=dict)
+    swap_fn: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    swap_data: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +172,8 @@ def get_metric(name: str) -> MetricSpec:
 
 
 def _make_context(
-    generator_fn, reference, device, recon_fn, model, batch_size, seed, cache_dir, reference_key
+    generator_fn, reference, device, recon_fn, model, batch_size, seed, cache_dir, reference_key,
+    swap_fn=None, swap_data=None,
 ) -> EvalContext:
     return EvalContext(
         generator_fn=generator_fn,
@@ -175,6 +185,8 @@ def _make_context(
         seed=seed,
         cache_dir=Path(cache_dir) if cache_dir is not None else None,
         reference_key=reference_key,
+        swap_fn=swap_fn,
+        swap_data=swap_data,
     )
 
 
@@ -184,11 +196,13 @@ def _check_needs(spec: MetricSpec, ctx: EvalContext) -> None:
         "reference": ctx.reference is not None,
         "autoencoder": ctx.recon_fn is not None,
         "stylegan_mapping": ctx.model is not None,
+        "swapper": ctx.swap_fn is not None and ctx.swap_data is not None,
     }
     missing = [n for n in spec.needs if not given[n]]
     if missing:
         args = {"generator": "generator_fn", "reference": "reference",
-                "autoencoder": "recon_fn", "stylegan_mapping": "model"}
+                "autoencoder": "recon_fn", "stylegan_mapping": "model",
+                "swapper": "swap_fn= and swap_data"}
         raise ValueError(
             f"metric {spec.name!r} needs {list(spec.needs)}; missing: "
             + ", ".join(f"{m} (pass {args[m]}=)" for m in missing)
@@ -207,6 +221,8 @@ def compute_metric(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     reference_key: str | None = None,
+    swap_fn: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+    swap_data: Any = None,
     **opts: Any,
 ) -> dict[str, float]:
     """Evaluate one registered metric; see the package docstring of :mod:`genface.metrics`.
@@ -214,11 +230,13 @@ def compute_metric(
     Returns a flat ``dict[str, float]``: the headline value under ``name`` and any extras
     under ``name/<what>`` (for example ``swd16k/64px``), plus ``name/seconds``.
     ``opts`` go to the metric (e.g. ``inception_weights=``); unknown ones raise.
+    ``swap_fn`` and ``swap_data`` are what the ``"swapper"`` metrics need
+    (:mod:`genface.metrics.swap`).
     """
     return compute_metrics(
         [name], generator_fn, reference, device, recon_fn=recon_fn, model=model,
         batch_size=batch_size, seed=seed, cache_dir=cache_dir, reference_key=reference_key,
-        **opts,
+        swap_fn=swap_fn, swap_data=swap_data, **opts,
     )
 
 
@@ -234,6 +252,8 @@ def compute_metrics(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     reference_key: str | None = None,
+    swap_fn: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+    swap_data: Any = None,
     **opts: Any,
 ) -> dict[str, float]:
     """Evaluate several metrics, sharing generated images' features between them.
@@ -246,7 +266,7 @@ def compute_metrics(
     specs = [get_metric(n) for n in names]
     ctx = _make_context(
         generator_fn, reference, device, recon_fn, model, batch_size, seed, cache_dir,
-        reference_key,
+        reference_key, swap_fn, swap_data,
     )
     for spec in specs:
         _check_needs(spec, ctx)

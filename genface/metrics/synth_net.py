@@ -29,7 +29,7 @@ from torch import nn
 from genface.metrics.common import atomic_save_tensors, cache_dir
 
 #: Bumped when the architecture or the training recipe changes (old files are not reused).
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 #: Seed of the SyntheticFaces set the net trains on (not the default seed 0 of the data).
 TRAIN_SEED = 1_000_003
 
@@ -44,6 +44,7 @@ class SynthNetConfig:
     base_channels: int = 16  # channels after the first conv; doubled per level up to max_channels
     max_channels: int = 128  # channel cap
     feature_dim: int = 128  # pooled feature size used by the metrics
+    face_head: bool = True  # a face / non-face logit head (recipe >= 2); False = version 1 net
 
 
 @dataclasses.dataclass
@@ -56,7 +57,10 @@ class SynthNetTrainConfig:
     batch_size: int = 64  # images per step
     lr: float = 2e-3  # Adam learning rate, cosine-decayed to 0
     identity_weight: float = 0.5  # weight of the identity cross-entropy next to the factor MSE
-    seed: int = 0  # torch seed of initialisation and shuffling
+    negatives: float = 0.5  # non-face images per face image in each batch (0 = none, version 1)
+    face_weight: float = 1.0  # weight of the face / non-face cross-entropy
+    augment: float = 0.5  # share of the face images degraded (blur, noise, squares, colour); 0 = off
+    seed: int = 0  # torch seed of initialisation, shuffling, augmentation and negatives
 
 
 class SynthFeatureNet(nn.Module):
@@ -81,6 +85,7 @@ class SynthFeatureNet(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.factor_head = nn.Linear(cfg.feature_dim, cfg.num_factors)
         self.identity_head = nn.Linear(cfg.feature_dim, cfg.num_identities)
+        self.face_head = nn.Linear(cfg.feature_dim, 1) if cfg.face_head else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features ``(N, feature_dim)`` of float images ``(N, 3, R, R)`` in ``[-1, 1]``."""
@@ -94,6 +99,12 @@ class SynthFeatureNet(nn.Module):
         f = self.features(x)
         return self.factor_head(f), self.identity_head(f)
 
+    def face_logit(self, features: torch.Tensor) -> torch.Tensor:
+        """Logit ``(N,)`` that the image shows a face, from :meth:`features` (needs ``face_head``)."""
+        if self.face_head is None:
+            raise ValueError("this net has no face head (config.face_head=False)")
+        return self.face_head(features)[:, 0]
+
 
 def _stack(dataset: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     items = [dataset[i] for i in range(len(dataset))]
@@ -102,6 +113,64 @@ def _stack(dataset: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         torch.stack([torch.as_tensor(it["identity"]) for it in items]).long(),
         torch.stack([torch.as_tensor(it["factors"]) for it in items]).float(),
     )
+
+
+def augment_faces(x: torch.Tensor, share: float, g: torch.Generator) -> torch.Tensor:
+    """Degrade a random ``share`` of face images ``(B, 3, R, R)``, in chunks of 8 sharing one draw.
+
+    Each chunk gets one of: Gaussian blur (sigma U(0, 2.5) px at 32 px), Gaussian noise (sd
+    U(0, 0.3)), one to five black squares (side U(0.05, 0.25)), or a brightness / contrast /
+    saturation change; faces stay faces (label 1) and keep their factor targets.
+    """
+    from genface.metrics import disturb
+
+    y = x.clone()
+    for start in range(0, len(x), 8):
+        if float(torch.rand((), generator=g)) >= share:
+            continue
+        c = y[start:start + 8]
+        kind, u = int(torch.randint(0, 4, (), generator=g)), float(torch.rand((), generator=g))
+        if kind == 0:
+            c = disturb.gaussian_blur(c, 1.5 * u)
+        elif kind == 1:
+            c = disturb.gaussian_noise(c, 0.15 * u, g)
+        elif kind == 2:
+            c = disturb.black_rectangles(c, 0.05 + 0.2 * u, g, count=1 + int(torch.randint(0, 5, (), generator=g)))
+        else:
+            v = torch.rand(3, generator=g) * 2 - 1
+            grey = c.mean(1, keepdim=True)
+            c = grey + (c - grey) * (1 + 0.4 * v[0])  # saturation
+            c = (c - c.mean((1, 2, 3), keepdim=True)) * (1 + 0.3 * v[1]) + c.mean((1, 2, 3), keepdim=True)
+            c = (c + 0.3 * v[2]).clamp(-1, 1)
+        y[start:start + 8] = c
+    return y
+
+
+def make_negatives(faces: torch.Tensor, num: int, g: torch.Generator) -> torch.Tensor:
+    """``num`` non-face training images made from a batch of faces, in equal thirds:
+
+    smooth colour grids (2 to 6 cells per side), faces cut into 2 x 2 or 8 x 8 shuffled
+    patches, and Gaussian noise around face colours (sd U(0.1, 0.6), blur U(0, 1.5) px).
+    These families differ from the validity suite's held-out non-faces (Gaussian colour
+    blobs, 4 x 4 shuffles, white uniform noise).
+    """
+    from genface.metrics import disturb
+
+    res = faces.shape[-1]
+    parts = []
+    for i, k in enumerate((num - 2 * (num // 3), num // 3, num // 3)):
+        if k == 0:
+            continue
+        u = float(torch.rand((), generator=g))
+        if i == 0:
+            parts.append(disturb.colour_grid(k, res, g, faces, cells=2 + int(5 * u)))
+        elif i == 1:
+            src = faces[torch.randint(0, len(faces), (k,), generator=g)]
+            parts.append(disturb.shuffled_patches(src, g, grid=2 if u < 0.5 else min(8, res // 2)))
+        else:
+            parts.append(disturb.coloured_noise(k, res, g, faces, sd=0.1 + 0.5 * u,
+                                                sigma=1.5 * float(torch.rand((), generator=g))))
+    return torch.cat(parts)
 
 
 def train_synth_net(dataset: Any, train: SynthNetTrainConfig | None = None, log: bool = False) -> SynthFeatureNet:
@@ -117,7 +186,7 @@ def train_synth_net(dataset: Any, train: SynthNetTrainConfig | None = None, log:
     torch.manual_seed(train.seed)
     net = SynthFeatureNet(SynthNetConfig(
         resolution=images.shape[-1], num_factors=factors.shape[1],
-        num_identities=int(identities.max()) + 1,
+        num_identities=int(identities.max()) + 1, face_head=train.negatives > 0,
     ))
     opt = torch.optim.Adam(net.parameters(), lr=train.lr)
     steps = train.epochs * math.ceil(len(images) / train.batch_size)
@@ -127,8 +196,19 @@ def train_synth_net(dataset: Any, train: SynthNetTrainConfig | None = None, log:
     for epoch in range(train.epochs):
         total = 0.0
         for idx in torch.randperm(len(images), generator=g).split(train.batch_size):
-            pred_f, logits = net(images[idx])
-            loss = F.mse_loss(pred_f, factors[idx]) + train.identity_weight * F.cross_entropy(logits, identities[idx])
+            x = images[idx]
+            if train.augment > 0:
+                x = augment_faces(x, train.augment, g)
+            n_neg = int(round(train.negatives * len(idx)))
+            if n_neg:
+                x = torch.cat([x, make_negatives(images[idx], n_neg, g)])
+            f = net.features(x)
+            pos = f[: len(idx)]
+            loss = F.mse_loss(net.factor_head(pos), factors[idx]) + \
+                train.identity_weight * F.cross_entropy(net.identity_head(pos), identities[idx])
+            if n_neg:
+                target = torch.cat([torch.ones(len(idx)), torch.zeros(n_neg)])
+                loss = loss + train.face_weight * F.binary_cross_entropy_with_logits(net.face_logit(f), target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -211,4 +291,7 @@ class SynthNetFeatures:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         x = images.float() / 127.5 - 1.0 if images.dtype == torch.uint8 else images
-        return {"feat": self.net.features(x)}
+        f = self.net.features(x)
+        if self.net.face_head is None:
+            return {"feat": f}
+        return {"feat": f, "face_logit": self.net.face_logit(f)[:, None]}

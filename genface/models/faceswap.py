@@ -59,6 +59,9 @@ class FaceSwapConfig:
     # filters before ``width`` scaling; each conv halves the resolution.
     decoder_filters: tuple[int, ...] = field(default=(256, 128, 64))  # Decoder Upscale filters
     # before ``width`` scaling; each Upscale doubles the resolution.
+    keras_padding: bool = False  # Pad the stride-2 encoder convs as Keras/TF "same" does (1 before,
+    # 2 after on even sizes) instead of 2 on both sides; True for weights imported from
+    # faceswap's Keras .h5 files (genface.interop.keras), which then give the same outputs.
 
     def __post_init__(self):
         self.encoder_filters = tuple(int(f) for f in self.encoder_filters)
@@ -107,6 +110,19 @@ class Upscale(nn.Sequential):
         )
 
 
+class KerasSameConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with TF/Keras ``padding="same"``: total padding ``max(k - s, 0)`` on even
+    sizes split as ``(total // 2, total - total // 2)`` (more after), as TF computes it.
+    Same parameters (and state-dict keys) as ``nn.Conv2d``; the ``padding`` argument is ignored."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
+            total = max(k - s, 0) if size % s == 0 else max(k - size % s, 0)
+            pads += [total // 2, total - total // 2]
+        return nn.functional.conv2d(nn.functional.pad(x, pads), self.weight, self.bias, self.stride)
+
+
 class FaceSwapEncoder(nn.Module):
     """The shared encoder: strided convs, a Dense bottleneck and one Upscale.
 
@@ -120,10 +136,11 @@ class FaceSwapEncoder(nn.Module):
         filters = [_scaled(f, w) for f in config.encoder_filters]
         layers: list[nn.Module] = []
         c = config.in_channels
+        conv = KerasSameConv2d if config.keras_padding else nn.Conv2d
         for f in filters:
             # Keras "same" padding for k5 s2 on an even size pads (1, 2); symmetric 2 gives the
-            # same output size and parameter count.
-            layers += [nn.Conv2d(c, f, kernel_size=5, stride=2, padding=2),
+            # same output size and parameter count (keras_padding=True pads as Keras does).
+            layers += [conv(c, f, kernel_size=5, stride=2, padding=2),
                        nn.LeakyReLU(config.negative_slope)]
             c = f
         self.convs = nn.Sequential(*layers)
@@ -258,7 +275,10 @@ class FaceSwap(PretrainedMixin, nn.Module):
 
     @torch.no_grad()
     def swap(self, x: torch.Tensor, to: int | torch.Tensor, return_mask: bool = False):
-        """Swap faces ``x`` (any identity) into identity ``to`` (no gradients)."""
+        """Swap faces ``x`` (``(N, 3, H, W)`` or one ``(3, H, W)`` face, any identity) into identity ``to``."""
+        if x.ndim == 3:  # one face: the same shape comes back
+            out = self.forward(x[None], to, return_mask=return_mask)
+            return tuple(o[0] for o in out) if isinstance(out, tuple) else out[0]
         return self.forward(x, to, return_mask=return_mask)
 
 

@@ -131,25 +131,36 @@ class GeneratorAPI:
         """``steps`` images from ``z1`` to ``z2``: slerp in Z or lerp in W (StyleGAN §4.2).
 
         Args:
-            z1, z2: ``(z_dim,)`` or ``(1, z_dim)`` end points.
+            z1, z2: ``(z_dim,)`` or ``(1, z_dim)`` end points, or ``(N, z_dim)`` batches of N
+                pairs (row i of ``z1`` walks to row i of ``z2``).
             steps: number of frames (>= 2), end points included.
             space: ``"z"`` (slerp between latents) or ``"w"`` (lerp between mapped ws).
             truncation_psi: truncation applied to the mapped ws.
             noise_mode: noise for the synthesis (``"const"`` keeps the frames coherent).
+
+        Returns:
+            ``(steps, C, H, W)`` for one pair, ``(N, steps, C, H, W)`` for N > 1 pairs.
         """
         if space not in INTERPOLATION_SPACES:
             raise ValueError(f"unknown space {space!r}; valid: {list(INTERPOLATION_SPACES)}")
         if steps < 2:
             raise ValueError(f"steps must be >= 2, got {steps}")
-        z1, z2 = (z.reshape(1, -1).to(self._device()) for z in (z1, z2))
-        t = torch.linspace(0, 1, steps, device=z1.device)[:, None]
+        z1, z2 = (z.reshape(-1, z.shape[-1]).to(self._device()) for z in (z1, z2))
+        if z1.shape != z2.shape or z1.shape[-1] != self.z_dim:
+            raise ValueError(f"interpolate needs two (N, {self.z_dim}) latents, got "
+                             f"{tuple(z1.shape)} and {tuple(z2.shape)}")
+        n = z1.shape[0]
+        t = torch.linspace(0, 1, steps, device=z1.device)[:, None, None]  # (steps, 1, 1)
         if space == "z":
-            ws = self.mapping(slerp(z1, z2, t), truncation_psi=truncation_psi, update_w_avg=False)
+            z = slerp(z1[None], z2[None], t).reshape(steps * n, -1)
+            ws = self.mapping(z, truncation_psi=truncation_psi, update_w_avg=False)
         else:
             w1 = self.mapping(z1, truncation_psi=truncation_psi, update_w_avg=False)
             w2 = self.mapping(z2, truncation_psi=truncation_psi, update_w_avg=False)
-            ws = lerp(w1, w2, t[:, :, None])
-        return self.synthesis(ws, noise_mode=noise_mode).clamp(-1, 1)
+            ws = lerp(w1[None], w2[None], t[..., None]).reshape(steps * n, *w1.shape[1:])
+        img = self.synthesis(ws, noise_mode=noise_mode).clamp(-1, 1)
+        img = img.reshape(steps, n, *img.shape[1:]).transpose(0, 1)  # (n, steps, C, H, W)
+        return img[0] if n == 1 else img
 
     def mixing_regularization(self, z: torch.Tensor, ws: torch.Tensor, mixing_prob: float,
                               num_active_ws: int | None = None, **mapping_kwargs) -> torch.Tensor:

@@ -179,7 +179,8 @@ class SampleGrid(L.Callback):
             return None
         images = pl_module.sample_images(self.n, seed=self.seed).float().cpu()
         grid = torchvision.utils.make_grid((images + 1) / 2, nrow=int(self.n**0.5 + 0.5), padding=2, pad_value=1.0)
-        path = save_png(grid, root / f"step_{step:07d}.png", {"step": step, "model": type(pl_module.net).__name__})
+        path = save_png(grid, root / f"step_{step:07d}.png", {"step": step, "model": type(pl_module.net).__name__},
+                        model=pl_module.net)
         self.last_path = path
         for logger in trainer.loggers:
             exp = getattr(logger, "experiment", None)
@@ -190,10 +191,17 @@ class SampleGrid(L.Callback):
         return path
 
 
+def evaluation_seconds(trainer) -> float:
+    """Seconds spent so far in evaluations by callbacks that report them in ``eval_seconds``
+    (:class:`genface.training.eval_callback.EvalEvery`); training clocks leave them out."""
+    return sum(float(getattr(c, "eval_seconds", 0.0)) for c in trainer.callbacks)
+
+
 class Throughput(L.Callback):
     """Measures training throughput: images per second between the first batch and the end.
 
-    The first ``warmup_steps`` batches (allocator and cache warm-up) are not counted.
+    The first ``warmup_steps`` batches (allocator and cache warm-up) are not counted, nor is
+    time spent in other callbacks' evaluations (:func:`evaluation_seconds`).
 
     Args:
         warmup_steps: batches excluded from the measurement.
@@ -210,6 +218,7 @@ class Throughput(L.Callback):
         if self._seen == self.warmup_steps:
             self._sync(pl_module)
             self._t0 = time.perf_counter()
+            self._evals0 = evaluation_seconds(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._seen += 1
@@ -219,7 +228,7 @@ class Throughput(L.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         if self._t0 is not None:
             self._sync(pl_module)
-            self.seconds = time.perf_counter() - self._t0
+            self.seconds = time.perf_counter() - self._t0 - (evaluation_seconds(trainer) - self._evals0)
 
     @staticmethod
     def _sync(pl_module) -> None:

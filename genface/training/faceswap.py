@@ -27,7 +27,7 @@ from genface.training.base import GenerativeModule, NonFiniteLossError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FaceSwapLoss", "FaceSwapModule", "LOSSES", "NonFiniteLossError"]
+__all__ = ["FaceSwapLoss", "FaceSwapModule", "LOSSES", "NonFiniteLossError", "keep_grey"]
 
 #: Reconstruction losses accepted by :class:`FaceSwapLoss`, each as a per-pixel map.
 LOSSES = ("mae", "mse", "ssim", "ms_ssim")
@@ -110,6 +110,22 @@ def _hull_from_landmarks(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     return torch.from_numpy(np.stack([hull_mask(p, size) for p in lm]))[:, None].to(landmarks.device)
 
 
+def keep_grey(source: torch.Tensor, out: torch.Tensor, tol: float = 1 / 255) -> torch.Tensor:
+    """``out`` with the faces whose ``source`` is greyscale (equal channels) made greyscale
+    (channel mean): a grey input stays grey in training targets, swaps and previews.
+
+    Args:
+        source: (B, 3, H, W) inputs.
+        out: (B, 3, H, W) images derived from them (same range).
+        tol: largest channel difference that still counts as grey.
+    """
+    grey = (source.amax(1) - source.amin(1)).flatten(1).amax(1) <= tol
+    if not grey.any():
+        return out
+    g = out.mean(1, keepdim=True).expand_as(out)
+    return torch.where(grey[:, None, None, None], g, out)
+
+
 class FaceSwapModule(GenerativeModule):
     """Trains a :class:`FaceSwap` on A/B batches (from :class:`genface.data.swap.SwapDataModule`).
 
@@ -138,10 +154,11 @@ class FaceSwapModule(GenerativeModule):
             (PNG marked synthetic under ``<log_dir>/previews`` and the logger's image hook);
             0 or None = never.
         preview_samples: faces per row of the preview.
-        swap_eval_samples: poses of held-out faces swapped both ways and compared with the
-            exact ground truth at the end of every validation, logged as ``val/swap_gt_mae``,
-            ``val/swap_gt_psnr``, ``val/swap_gt_ssim`` (only with a datamodule that renders
-            ground truth, i.e. synthetic faces; see :meth:`evaluate_extra`); 0 = off.
+        swap_eval_samples: at the end of every validation the swap metrics of
+            :mod:`genface.metrics.swap` that apply are run on the datamodule's held-out faces
+            (:meth:`~genface.data.swap.SwapDataModule.swap_eval_data`; this many synthetic
+            poses) and logged as ``val/<metric>`` (e.g. ``val/swap_id_dlib``,
+            ``val/swap_pose_dlib``, ``val/swap_synth_gt``); 0 = off.
         nan_policy: on a NaN/Inf loss, "stop" raises
             :class:`~genface.training.base.NonFiniteLossError` before any optimiser step
             (the last checkpoint stays good) and writes a diagnostic JSON; "skip" drops the
@@ -209,6 +226,8 @@ class FaceSwapModule(GenerativeModule):
         if self.augment is not None:
             inp, target, extras = self.augment(x, *extras)
             extras = list(extras)
+            # colour augmentation (a*/b* shifts) would tint greyscale faces: keep them grey
+            inp, target = keep_grey(x, inp), keep_grey(x, target)
         else:
             inp, target = x, x
         weights = extras.pop(0) if weights is not None else None
@@ -279,10 +298,12 @@ class FaceSwapModule(GenerativeModule):
         n = self.hparams.swap_eval_samples
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if n and dm is not None and not self.trainer.sanity_checking:
-            extra = self.evaluate_extra(dm, num=n)
-            for k in ("mae", "psnr", "ssim"):
-                if f"swap_gt/{k}" in extra:
-                    self.log(f"val/swap_gt_{k}", extra[f"swap_gt/{k}"], sync_dist=True)
+            # the SyntheticFaces factor net is only used here when it is cached (no training
+            # of a metric network inside a validation loop); genface-compare runs it always
+            extra = self.evaluate_extra(dm, num=n, factor_net=None)
+            for k, v in extra.items():
+                if not k.endswith("/seconds") and "/num_" not in k:
+                    self.log(f"val/{k}", float(v), sync_dist=True)
         super().on_validation_epoch_end()  # restores the training RNG
 
     def configure_optimizers(self):
@@ -311,24 +332,28 @@ class FaceSwapModule(GenerativeModule):
         was_training = self.net.training
         self.net.eval()
         za, zb = self.net.encode(xa), self.net.encode(xb)
-        rows = [xa, self.net.decode(za, ia), self.net.decode(za, ib),
-                xb, self.net.decode(zb, ib), self.net.decode(zb, ia)]
+        rows = [xa, keep_grey(xa, self.net.decode(za, ia)), keep_grey(xa, self.net.decode(za, ib)),
+                xb, keep_grey(xb, self.net.decode(zb, ib)), keep_grey(xb, self.net.decode(zb, ia))]
         self.net.train(was_training)
         return make_grid(torch.cat(rows).float().cpu(), nrow=n, padding=2, pad_value=1.0)
 
     def _fixed_faces(self) -> Mapping | None:
-        """The first ``preview_samples`` validation (else training) pairs of the datamodule,
-        the same at every call: previews and samples show the same faces throughout a run
-        (and after a resume). None without a datamodule."""
+        """``preview_samples`` fixed pairs of the datamodule: its validation pairs first, topped
+        up with training pairs when the validation set is smaller (so a preview always has
+        ``preview_samples`` columns), the same at every call: previews and samples show the
+        same faces throughout a run (and after a resume). None without a datamodule."""
         if self._fixed is not None:
             return self._fixed
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        ds = getattr(dm, "val_set", None) or getattr(dm, "train_set", None)
-        if ds is None or len(ds) == 0:
+        want = self.hparams.preview_samples
+        items = []
+        for ds in (getattr(dm, "val_set", None), getattr(dm, "train_set", None)):
+            if ds is not None:
+                items += [ds[i] for i in range(min(want - len(items), len(ds)))]
+        if not items:
             return None
         from torch.utils.data import default_collate
 
-        items = [ds[i] for i in range(min(self.hparams.preview_samples, len(ds)))]
         self._fixed = {k: v for k, v in default_collate(items).items() if k in ("image_a", "image_b")}
         return self._fixed
 
@@ -346,7 +371,7 @@ class FaceSwapModule(GenerativeModule):
         x = x.repeat((n + len(x) - 1) // len(x), 1, 1, 1)[:n].to(self.device)
         was_training = self.net.training
         self.net.eval()
-        out = self.net.swap(x, to=self.identities[1]) * 2 - 1
+        out = keep_grey(x, self.net.swap(x, to=self.identities[1])) * 2 - 1
         self.net.train(was_training)
         return out
 
@@ -362,7 +387,8 @@ class FaceSwapModule(GenerativeModule):
             from genface.provenance import save_png
 
             save_png(grid, Path(root) / "previews" / f"step_{self.global_step:07d}.png",
-                     extra={"genface_task": "faceswap preview", "rows": "A, A->A, A->B, B, B->B, B->A"})
+                     extra={"genface_task": "faceswap preview", "rows": "A, A->A, A->B, B, B->B, B->A"},
+                     model=self.net, action="swapped")
         for logger in self.loggers:
             if hasattr(logger, "log_image"):  # WandbLogger
                 logger.log_image(key="preview", images=[grid], step=self.global_step)
@@ -370,60 +396,76 @@ class FaceSwapModule(GenerativeModule):
                 logger.experiment.add_image("preview", grid, self.global_step)
 
     # -- evaluation ----------------------------------------------------------------------
+    def swap_fn(self, x: torch.Tensor, target: int) -> torch.Tensor:
+        """The swapper contract of :mod:`genface.metrics.swap`: faces ``x`` (N, 3, H, W) in
+        [-1, 1] swapped into identity ``target`` (0 = A, 1 = B: decoders ``identities``),
+        same shape and range; greyscale faces give greyscale swaps."""
+        if target not in (0, 1):
+            raise ValueError(f"target must be 0 (A) or 1 (B), got {target}")
+        was_training = self.net.training
+        self.net.eval()
+        x01 = self._to01(x, "x").to(self.device)
+        with torch.no_grad():
+            y = keep_grey(x01, self.net.swap(x01, to=self.identities[target]))
+        self.net.train(was_training)
+        return y * 2 - 1
+
     def metric_inputs(self) -> dict:
-        """``recon_fn``: faces of A (in [-1, 1]) reconstructed with decoder A, for
-        :func:`genface.metrics.compute_metrics` (the reference of genface-compare is the
-        datamodule's A faces). No ``generator_fn``: FaceSwap does not sample from noise, so
-        sample-quality metrics (FSD, MS-SSIM diversity) do not apply."""
+        """What this model offers :func:`genface.metrics.compute_metrics`:
+
+        * ``recon_fn``: faces of A (in [-1, 1]) reconstructed with decoder A (the reference
+          of genface-compare is the datamodule's A faces);
+        * ``swap_fn``: :meth:`swap_fn` (the ``"swapper"`` need);
+        * ``swap_data``: the datamodule's held-out faces
+          (:meth:`~genface.data.swap.SwapDataModule.swap_eval_data`), when it has them.
+
+        No ``generator_fn``: FaceSwap does not sample from noise, so sample-quality metrics
+        (FSD, MS-SSIM diversity) do not apply."""
         ia = self.identities[0]
 
         @torch.no_grad()
         def recon_fn(x: torch.Tensor) -> torch.Tensor:
             return self.net(self._to01(x, "x").to(self.device), ia) * 2 - 1
 
-        return {"recon_fn": recon_fn}
+        out = {"recon_fn": recon_fn, "swap_fn": self.swap_fn}
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        data = self._swap_data(dm)
+        if data is not None:
+            out["swap_data"] = data
+        return out
 
-    @torch.no_grad()
-    def evaluate_extra(self, datamodule, num: int = 256, batch_size: int = 64) -> dict[str, float]:
-        """Swap error against the exact ground truth, beside the reconstruction error.
+    def _swap_data(self, datamodule, num: int | None = None):
+        if datamodule is None or not hasattr(datamodule, "swap_eval_data"):
+            return None
+        return datamodule.swap_eval_data(num or self.hparams.swap_eval_samples or 64)
 
-        On a datamodule with :meth:`~genface.data.swap.SwapDataModule.swap_eval_set` (synthetic
-        faces), ``num`` held-out poses of A and of B are swapped both ways and compared with
-        the rendered truth; both directions are pooled. Errors are per image on [0, 1] pixels
-        after 8-bit quantisation (:func:`genface.metrics.reconstruction.reconstruction_errors`,
-        as genface-compare's ``recon1k``).
+    def evaluate_extra(self, datamodule, num: int | None = None, cache_dir=None,
+                       factor_net: bool | None = True) -> dict[str, float]:
+        """The swap metrics of :mod:`genface.metrics.swap` that apply to ``datamodule``'s
+        held-out faces (used by genface-compare and at every validation).
 
-        Returns (empty when the datamodule has no ground truth):
-            ``swap_gt/{mae,psnr,ssim}``: swaps A->B and B->A against the truth;
-            ``swap_gt/noswap_mae``: MAE of the unswapped input against the truth (the
-            do-nothing baseline a swap has to beat);
-            ``swap_recon/{mae,psnr,ssim}``: A->A and B->B reconstructions of the same faces.
+        SyntheticFaces: ``swap_synth_factors`` (identity transfer and expression/pose error
+        from the exact factors, exact ground-truth swap error beside the no-swap baseline);
+        real folders with a gallery: ``swap_id_dlib`` (ID retrieval, detection rate, identity
+        leakage) and ``swap_pose_dlib`` (landmark error); with a video: ``swap_temporal``.
+        Empty when the datamodule has no held-out faces.
+
+        Args:
+            datamodule: a :class:`~genface.data.swap.SwapDataModule`.
+            num: synthetic poses; None = ``swap_eval_samples`` (64 when that is 0).
+            cache_dir: the metric cache (SyntheticFaces factor net), see
+                :func:`genface.metrics.compute_metrics`; None = the default.
+            factor_net: run ``swap_synth_factors`` (True), or only when its net is cached
+                (None), see :func:`genface.metrics.swap.swap_metric_names`.
         """
-        from genface.metrics.reconstruction import reconstruction_errors
+        from genface.metrics import compute_metrics
+        from genface.metrics.swap import swap_metric_names
 
-        ev = datamodule.swap_eval_set(num) if hasattr(datamodule, "swap_eval_set") else None
-        if ev is None:
+        data = self._swap_data(datamodule, num)
+        if data is None:
             return {}
-        ia, ib = self.identities
-        was_training = self.net.training
-        self.net.eval()
-        sums: dict[str, float] = {}
-
-        def add(prefix: str, truth: torch.Tensor, pred: torch.Tensor) -> None:
-            pred = pred.float().cpu().clamp(0, 1).mul(255).round().div(255)
-            for k, v in reconstruction_errors(truth, pred).items():
-                sums[f"{prefix}/{k}"] = sums.get(f"{prefix}/{k}", 0.0) + float(v.sum())
-
-        for s in range(0, num, batch_size):
-            xa = ev["image_a"][s:s + batch_size].to(self.device)
-            xb = ev["image_b"][s:s + batch_size].to(self.device)
-            za, zb = self.net.encode(xa), self.net.encode(xb)
-            add("swap_gt", ev["a_as_b"][s:s + batch_size], self.net.decode(za, ib))
-            add("swap_gt", ev["b_as_a"][s:s + batch_size], self.net.decode(zb, ia))
-            add("swap_recon", ev["image_a"][s:s + batch_size], self.net.decode(za, ia))
-            add("swap_recon", ev["image_b"][s:s + batch_size], self.net.decode(zb, ib))
-            noswap = (ev["a_as_b"][s:s + batch_size] - ev["image_a"][s:s + batch_size]).abs().mean((1, 2, 3))
-            noswap2 = (ev["b_as_a"][s:s + batch_size] - ev["image_b"][s:s + batch_size]).abs().mean((1, 2, 3))
-            sums["swap_gt/noswap_mae"] = sums.get("swap_gt/noswap_mae", 0.0) + float(noswap.sum() + noswap2.sum())
-        self.net.train(was_training)
-        return {k: v / (2 * num) for k, v in sums.items()}
+        names = swap_metric_names(data, factor_net=factor_net, cache_dir=cache_dir)
+        if not names:
+            return {}
+        return compute_metrics(names, swap_fn=self.swap_fn, swap_data=data, device=self.device,
+                               cache_dir=cache_dir)

@@ -1,0 +1,96 @@
+"""NVlabs stylegan2-ada-pytorch network pickles -> :class:`~genface.models.stylegan2.StyleGAN2Generator`.
+
+The ``.pkl`` is read with :func:`genface.interop.safe_pickle.load_nvlabs_pkl`, so the code
+stored in it never runs; the generator's state dict (``G_ema`` by default) is renamed:
+
+==========================================  ==================================================
+NVlabs                                       genface
+==========================================  ==================================================
+``mapping.fc{i}``                            ``mapping.layers.{i}``
+``mapping.w_avg``                            ``mapping.w_avg``
+``synthesis.b4.const`` ``(C, 4, 4)``         ``synthesis.const.weight`` ``(1, C, 4, 4)``
+``synthesis.b4.conv1`` / ``.torgb``          ``synthesis.conv1`` / ``synthesis.to_rgb1``
+``synthesis.b{r}.conv0/conv1/torgb``         ``synthesis.blocks.{log2(r) - 3}.conv0/conv1/to_rgb``
+``*.affine``                                 ``*.conv.affine``
+``*.weight`` (of a layer)                    ``*.conv.weight``
+``*.noise_strength`` ``()``                  ``*.noise.weight`` ``(1,)``
+``*.noise_const`` ``(r, r)``                 ``*.noise.noise_const`` ``(1, 1, r, r)``
+==========================================  ==================================================
+
+FIR filter buffers (``resample_filter``) are dropped (genface builds them from ``blur_kernel``).
+Class-conditional generators (``mapping.embed``) and the discriminator are not mapped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genface.interop.rosinality import generator_from_genface_state
+from genface.interop.safe_pickle import load_nvlabs_pkl, stub_state_dict
+
+__all__ = ["nvlabs_to_genface", "stylegan2_from_nvlabs"]
+
+
+def nvlabs_to_genface(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename an NVlabs ``Generator`` state dict to genface ``StyleGAN2Generator`` keys."""
+    if any(k.startswith("mapping.embed") for k in sd):
+        raise ValueError("class-conditional NVlabs generators (mapping.embed) are not supported")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        if key.endswith("resample_filter"):
+            continue
+        m = re.fullmatch(r"mapping\.fc(\d+)\.(weight|bias)", key)
+        if m:
+            out[f"mapping.layers.{m[1]}.{m[2]}"] = value
+            continue
+        if key == "mapping.w_avg":
+            out[key] = value
+            continue
+        if key == "synthesis.b4.const":
+            out["synthesis.const.weight"] = value[None]
+            continue
+        m = re.fullmatch(r"synthesis\.b(\d+)\.(conv0|conv1|torgb)\.(.+)", key)
+        if not m:
+            raise ValueError(f"unexpected NVlabs generator tensor {key!r}")
+        res, layer, rest = int(m[1]), m[2], m[3]
+        if res == 4:
+            prefix = "synthesis.conv1" if layer == "conv1" else "synthesis.to_rgb1"
+        else:
+            prefix = f"synthesis.blocks.{int(math.log2(res)) - 3}.{'to_rgb' if layer == 'torgb' else layer}"
+        if rest.startswith("affine."):
+            out[f"{prefix}.conv.{rest}"] = value
+        elif rest == "weight":
+            out[f"{prefix}.conv.weight"] = value
+        elif rest == "bias":
+            out[f"{prefix}.bias"] = value
+        elif rest == "noise_strength":
+            out[f"{prefix}.noise.weight"] = value.reshape(1)
+        elif rest == "noise_const":
+            out[f"{prefix}.noise.noise_const"] = value[None, None]
+        else:
+            raise ValueError(f"unexpected NVlabs generator tensor {key!r}")
+    return out
+
+
+def stylegan2_from_nvlabs(source: str | Path | dict[str, Any], key: str = "G_ema", **config: Any):
+    """Build a :class:`~genface.models.stylegan2.StyleGAN2Generator` from an NVlabs network pickle.
+
+    Args:
+        source: the ``.pkl`` (loaded with the restricted unpickler), or a state dict in NVlabs' names.
+        key: ``"G_ema"`` (default) or ``"G"``.
+        **config: further :class:`~genface.models.stylegan2.StyleGAN2Config` fields
+            (``mapping_lr_mul`` defaults to NVlabs' 0.01).
+    """
+    if isinstance(source, dict):
+        sd = source
+    else:
+        nets = load_nvlabs_pkl(source)
+        if nets.get(key) is None:
+            raise KeyError(f"{source} has no {key!r} network; it has {sorted(k for k, v in nets.items() if v is not None)}")
+        sd = stub_state_dict(nets[key])
+    return generator_from_genface_state(nvlabs_to_genface(sd), **{"mapping_lr_mul": 0.01, **config}).eval()
