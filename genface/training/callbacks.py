@@ -214,6 +214,9 @@ class Throughput(L.Callback):
         self._t0: float | None = None
         self._seen = 0
 
+    #: images in a batch (kept for the callbacks that call ``Throughput._batch_size``)
+    _batch_size = staticmethod(batch_images)
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self._seen == self.warmup_steps:
             self._sync(pl_module)
