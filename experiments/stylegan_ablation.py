@@ -134,7 +134,7 @@ def run_one(name: str, args, root: Path) -> dict:
     grid = torchvision.utils.make_grid((images + 1) / 2, nrow=int(math.sqrt(args.grid) + 0.5), padding=2,
                                        pad_value=1.0)
     row["grid"] = str(save_png(grid, root / f"samples_{name}.png", {"config": name.upper(), "steps": row["steps"]},
-                                model=module.net))
+                                model=module))
     row["wall_time_s"] = time.perf_counter() - start
     (out / "result.json").write_text(json.dumps(row, indent=2, default=float))
     return row

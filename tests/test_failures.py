@@ -394,22 +394,36 @@ def test_damaged_safetensors_names_the_file(saved_dcgan):
         DCGAN.from_pretrained(saved_dcgan)
 
 
+@pytest.mark.slow
 def test_safetensors_files_are_identical_for_identical_weights(saved_dcgan, tmp_path):
-    """Before: the header's metadata order changed from one process to the next."""
+    """Before: the header's metadata order changed from one process to the next (a Rust hash map)."""
     import subprocess
     import sys
 
-    code = ("import torch, sys; from genface.models.dcgan import DCGAN; torch.manual_seed(0); "
-            "DCGAN(ngf=8, ndf=8, z_dim=8, resolution=32).save_pretrained(sys.argv[1])")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    blobs = set()
-    for i in range(3):
-        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"s{i}")], check=True, env=env)
-        blobs.add((tmp_path / f"s{i}" / "model.safetensors").read_bytes())
-    assert len(blobs) == 1
     from safetensors.torch import load_file
 
-    assert load_file(tmp_path / "s0" / "model.safetensors")  # still a valid file
+    code = ("import sys, torch; from genface.models.base import save_safetensors; "
+            "save_safetensors({'w': torch.arange(6.0), 'b': torch.ones(2)}, sys.argv[1], "
+            "{'format': 'pt', 'synthetic': 'true', 'model': 'x', 'card': 'y', 'alpha': 'z'})")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    blobs = set()
+    for i in range(3):  # separate processes: the order was random per process
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"s{i}.safetensors")], check=True, env=env)
+        blobs.add((tmp_path / f"s{i}.safetensors").read_bytes())
+    assert len(blobs) == 1
+    blob = blobs.pop()
+    header = blob[8:8 + int.from_bytes(blob[:8], "little")].decode()
+    assert header.startswith('{"__metadata__":{"alpha":"z","card":"y","format":"pt","model":"x","synthetic":"true"}')
+    assert len(header) % 8 == 0
+    assert torch.equal(load_file(tmp_path / "s0.safetensors")["w"], torch.arange(6.0))  # still valid
+    # save_pretrained writes through it
+    import json
+
+    raw = (saved_dcgan / "model.safetensors").read_bytes()
+    text = raw[8:8 + int.from_bytes(raw[:8], "little")].decode()
+    assert text.startswith('{"__metadata__":{')
+    keys = list(json.loads(text)["__metadata__"])  # json keeps the file's order
+    assert keys == sorted(keys) and "format" in keys
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,6 +471,7 @@ def test_a_genface_error_inside_a_run_prints_its_message_alone(capsys, monkeypat
         torch_bug(None)
 
 
+@pytest.mark.slow
 def test_the_cli_prints_no_traceback(tmp_path, synthetic_cache):
     """End to end: genface-train with a checkpoint that does not exist."""
     import subprocess

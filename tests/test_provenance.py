@@ -257,3 +257,22 @@ def test_save_pretrained_header_carries_provenance(tmp_path):
     assert meta["synthetic"] == "true" and meta["model_class"].endswith("DCGAN")
     assert meta["weights_sha256"] == provenance.weights_sha256(model)
     assert json.dumps(provenance.model_metadata(model))  # serialisable for a model card
+
+
+@pytest.mark.slow
+def test_sample_grid_hash_is_the_exported_models_hash(make_cfg):
+    """The final sample grid records the weights ``export_pretrained`` writes (EMA generator included)."""
+    from safetensors import safe_open
+
+    from genface.cli.train import train
+
+    result = train(make_cfg("dcgan"))
+    assert result["module"].ema is not None  # the default callbacks keep an EMA generator
+    out = result["output_dir"]
+    grid = sorted((out / "samples").glob("*.png"))[-1]
+    rep = provenance.verify(grid)
+    with safe_open(str(out / "pretrained" / "model.safetensors"), "pt") as f:
+        header = f.metadata()
+    assert rep.manifest == "valid"
+    assert rep.assertions[provenance.ASSERTION]["weights_sha256"] == header["weights_sha256"]
+    assert header["weights_sha256"] != provenance.weights_sha256(result["module"].net)  # not the raw G

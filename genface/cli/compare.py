@@ -220,7 +220,7 @@ def train_one(cfg: DictConfig, model: str, seed: int, run_dir: Path) -> dict[str
     with torch.no_grad():
         images = module.sample_images(cfg.grid_samples, seed=0).float().cpu()
     grid_path = run_dir / "samples.png"
-    save_png(_grid(images, cfg.grid_samples), grid_path, {"model": model, "seed": seed}, model=module.net)
+    save_png(_grid(images, cfg.grid_samples), grid_path, {"model": model, "seed": seed}, model=module)
     row["grid"] = str(grid_path)
     row["wall_time_s"] = time.perf_counter() - start
     row.update(training_health(row, images, reference, tcfg.model.get("loss")))

@@ -176,11 +176,16 @@ def run(args: argparse.Namespace) -> list[Path]:
     """Do what the parsed arguments ask; returns the files written."""
     import torch
 
+    from genface import provenance
     from genface.models import from_pretrained
-    from genface.provenance import save_png
 
     model = from_pretrained(args.model, map_location=args.device)
     _check_options(model, args)
+    org = provenance.origin(model)  # class + weights hash, for every file's manifest and watermark
+
+    def save_png(image, path, extra):
+        return provenance.save_image(image, path, org, extra)
+
     out = Path(args.out)
     seeds = args.seeds if args.seeds is not None else list(range(args.n))
     meta = {"model": type(model).__name__, "source": str(args.model), "truncation_psi": args.psi}
@@ -201,12 +206,11 @@ def run(args: argparse.Namespace) -> list[Path]:
                                     {**meta, "rows": args.mix_rows, "cols": args.mix_cols}))
         if args.video is not None:
             from genface.faces.io import VideoWriter
-            from genface.provenance import PROVENANCE
 
             frames = latent_walk(model, seeds, args.frames, args.space, args.psi, args.noise_mode)
             path = Path(args.video)
-            with VideoWriter(path, fps=args.fps, metadata={**PROVENANCE, "comment": "synthetic",
-                                                            "title": f"genface latent walk {seeds}"}) as vw:
+            with VideoWriter(path, fps=args.fps, origin=org,
+                             metadata={**provenance.video_metadata(org), "title": f"genface latent walk {seeds}"}) as vw:
                 for frame in _to_uint8(frames):
                     vw.write(frame)
             written.append(path)

@@ -125,6 +125,9 @@ def model_card(model, info: dict | None = None) -> str:
         lines += [f"| {k} | {v:.6g} |" for k, v in sorted(metrics.items())]
     else:
         lines.append("None recorded. Score the model with `genface-metrics`.")
+    from genface.provenance import model_metadata  # the same fields as the safetensors header
+
+    lines += ["", "## Provenance", ""] + [f"- {k}: `{v}`" for k, v in sorted(model_metadata(model).items())]
     lines += ["", "## Use", "", "```python", "from genface.models import from_pretrained", "",
               "model = from_pretrained(\"path/to/this/folder\")", "```", "",
               "```bash", "genface-generate path/to/this/folder --seeds 0-15 --out samples/", "```", ""]

@@ -226,14 +226,36 @@ class Origin:
         return {k: v for k, v in d.items() if v}
 
 
+def _exported_state(module) -> tuple[Any, dict]:
+    """The network a training module exports and its state dict: ``module.net``, with the EMA
+    generator's weights in place of the generator's where an EMA callback keeps one (as
+    ``GANModule.export_pretrained`` writes it), so that a sample grid's hash is the hash in
+    the exported ``model.safetensors`` header."""
+    net = module.net
+    state = dict(net.state_dict())
+    ema = getattr(module, "ema", None)
+    if ema is not None and getattr(ema, "module", None) is not None and hasattr(net, "generator"):
+        state.update({f"generator.{k}": v for k, v in ema.module.state_dict().items()})
+    return net, state
+
+
 def origin(model=None, action: str = "created", description: str | None = None,
            source: str | Path | None = None) -> Origin:
-    """An :class:`Origin` for ``model`` (an ``nn.Module``, a class name, or ``None``)."""
+    """An :class:`Origin` for ``model``.
+
+    Args:
+        model: an ``nn.Module``; a training module (anything with a ``.net``: the network it
+            exports is recorded, see :func:`_exported_state`); a class name; or ``None``.
+        action: ``"created"`` or ``"swapped"``.
+        description: one line for the manifest.
+        source: the real file a swap edited.
+    """
+    src = str(source) if source else None
     if model is None or isinstance(model, str):
-        return Origin(action, model, None, description, str(source) if source else None)
-    cls = type(model)
-    return Origin(action, f"{cls.__module__}.{cls.__qualname__}", weights_sha256(model), description,
-                  str(source) if source else None)
+        return Origin(action, model, None, description, src)
+    net, state = _exported_state(model) if hasattr(model, "net") else (model, model.state_dict())
+    cls = type(net)
+    return Origin(action, f"{cls.__module__}.{cls.__qualname__}", weights_sha256(state), description, src)
 
 
 def model_metadata(model=None, state: dict | None = None) -> dict[str, str]:
@@ -404,7 +426,8 @@ def save_png(image, path: str | Path, extra: dict[str, Any] | None = None, model
         image: a PIL image, an HxWx3 uint8 array or a 3xHxW tensor in [0, 1].
         path: destination file; parent folders are created.
         extra: further metadata fields, see :func:`png_info`.
-        model: the ``nn.Module`` (or class name) that made it; ``None`` = unknown.
+        model: the ``nn.Module``, training module (see :func:`origin`) or class name that
+            made it; ``None`` = unknown.
         action: ``"created"`` or ``"swapped"``.
     """
     return save_image(image, path, origin(model, action), extra)

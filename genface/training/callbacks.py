@@ -180,7 +180,7 @@ class SampleGrid(L.Callback):
         images = pl_module.sample_images(self.n, seed=self.seed).float().cpu()
         grid = torchvision.utils.make_grid((images + 1) / 2, nrow=int(self.n**0.5 + 0.5), padding=2, pad_value=1.0)
         path = save_png(grid, root / f"step_{step:07d}.png", {"step": step, "model": type(pl_module.net).__name__},
-                        model=pl_module.net)
+                        model=pl_module)
         self.last_path = path
         for logger in trainer.loggers:
             exp = getattr(logger, "experiment", None)

@@ -388,7 +388,7 @@ class FaceSwapModule(GenerativeModule):
 
             save_png(grid, Path(root) / "previews" / f"step_{self.global_step:07d}.png",
                      extra={"genface_task": "faceswap preview", "rows": "A, A->A, A->B, B, B->B, B->A"},
-                     model=self.net, action="swapped")
+                     model=self, action="swapped")
         for logger in self.loggers:
             if hasattr(logger, "log_image"):  # WandbLogger
                 logger.log_image(key="preview", images=[grid], step=self.global_step)
