@@ -51,11 +51,13 @@ def test_compare_writes_a_full_report_and_resumes(tmp_path, synthetic_cache, mon
 def test_compare_with_a_time_budget_seeds_and_learning_curves(tmp_path, synthetic_cache):
     rows = compare.run_compare(_cfg(tmp_path, "models=[vae]", "seeds=[0,1]", "budget_images=null", "budget_seconds=2"))
     for r in rows:
-        assert r["stopped_by_time"] and r["status"] == "ok"
+        # 2 s of training leaves the VAE emitting its mean face: the health check
+        # (genface.training.health) may call that collapsed, which is what it is
+        assert r["stopped_by_time"] and r["status"] in ("ok", "collapsed")
         assert r["images"] == r["steps"] * 16 > 0
         assert r["train_time_s"] >= 2.0
     report = (tmp_path / "report.md").read_text()
-    assert "2 s of training" in report and "| vae | 2 | ok |" in report and " ± " in report
+    assert "2 s of training" in report and "| vae | 2 | " in report and " ± " in report
     assert "## Learning curves" in report and (tmp_path / "learning_curves.png").is_file()
     header = (tmp_path / "runs" / "vae_s0" / "metrics.csv").read_text().splitlines()[0]
     assert "metric/recon1k/mae" in header and "images" in header.split(",")
@@ -102,9 +104,9 @@ def test_study_preset_composes_with_its_variants():
         for model in cfg.models:  # every model is a preset or a variant
             assert model in cfg.variants or (compare.CONFIG_DIR / "experiment" / "compare" / f"{model}.yaml").is_file()
     a = compose("train", overrides=compare.model_overrides(cfg, "stylegan_a"))
-    assert a.model.loss == "wgan" and a.model.net.mapping_layers == 0 and a.model.net.fmap_max == 32
+    assert a.model.loss == "wgan" and a.model.net.mapping_layers == 0 and a.model.net.fmap_max == 64
     b = compose("train", overrides=compare.model_overrides(cfg, "stylegan_b"))
-    assert b.model.net.resample == "bilinear" and b.model.loss == "non_saturating" and b.model.net.fmap_max == 32
+    assert b.model.net.resample == "bilinear" and b.model.loss == "non_saturating" and b.model.net.fmap_max == 64
 
 
 def test_final_losses_average_the_tail(tmp_path):

@@ -33,6 +33,24 @@ def _uncounted(optimizer):
         optimizer._on_before_step, optimizer._on_after_step = before, after
 
 
+@contextmanager
+def _frozen(module: torch.nn.Module):
+    """Turn off ``requires_grad`` of ``module``'s trainable parameters for the block, then restore it.
+
+    The generator's loss backpropagates through D to reach G; D's own weight gradients from that
+    pass would be thrown away (NVlabs toggles ``requires_grad`` per phase for the same reason),
+    and computing them costs about a third of D's backward. Input gradients are unchanged.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 class GANModule(GenerativeModule):
     """Adversarial training: D step every batch, G step every ``n_critic`` batches.
 
@@ -123,15 +141,15 @@ class GANModule(GenerativeModule):
         # -- generator -------------------------------------------------------------------------
         if self.iteration % hp.n_critic == 0:
             z = self.sample_z(n)
-            g_losses = {"g_adv": self.g_loss_fn(self.discriminator_forward(self.generator_forward(z)))}
-            g_losses.update(self.generator_regularizer(z))
-            g_loss = sum(g_losses.values())
-            opt_g.zero_grad(set_to_none=True)
-            if self.guard_finite({"g_loss": g_loss, **g_losses}, batch):
-                self.manual_backward(g_loss)
+            with _frozen(self.net.discriminator):  # D's weight gradients are not needed here
+                g_losses = {"g_adv": self.g_loss_fn(self.discriminator_forward(self.generator_forward(z)))}
+                g_losses.update(self.generator_regularizer(z))
+                g_loss = sum(g_losses.values())
+                opt_g.zero_grad(set_to_none=True)
+                if self.guard_finite({"g_loss": g_loss, **g_losses}, batch):
+                    self.manual_backward(g_loss)
             with _uncounted(opt_g):
                 opt_g.step()
-            # D's gradients from the G pass are discarded by the next zero_grad.
             log["train/g_loss"] = g_loss.detach()
             log.update({f"train/{k}": v.detach() for k, v in g_losses.items() if k != "g_adv"})
         self.iteration += 1
