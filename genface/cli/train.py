@@ -136,6 +136,14 @@ def main() -> float | None:
     Hydra app, after the output folder is checked (genface/cli/_guard.py)."""
     if maybe_print_help("train"):
         return None
+    import sys
+
+    if not any(a.startswith(("-sc", "--shell-completion", "--info")) for a in sys.argv[1:]):
+        # A run: import Lightning before Hydra configures logging, so that Lightning keeps its
+        # own stderr handler (it adds one only while the root logger has none) and its
+        # messages are not printed a second time through Hydra's handlers. Tab completion
+        # (-sc) and --info never train, and skip it to stay fast.
+        import lightning.pytorch  # noqa: F401
     import hydra
 
     from genface.config import register_configs
