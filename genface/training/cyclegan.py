@@ -32,6 +32,7 @@ from genface.models.cyclegan import CycleGAN
 from genface.training.base import GenerativeModule
 from genface.training.gan import _uncounted
 from genface.training.losses import get_gan_loss
+from genface.training.swapper import SwapEvaluation
 
 __all__ = ["ImagePool", "CycleGANModule", "linear_decay"]
 
@@ -91,7 +92,7 @@ def linear_decay(step: int, total: int, decay_start: float) -> float:
     return max(0.0, 1.0 - (step - start) / float(total - start + 1))
 
 
-class CycleGANModule(GenerativeModule):
+class CycleGANModule(SwapEvaluation, GenerativeModule):
     """Trains a :class:`CycleGAN` on unpaired A/B batches (keys ``image_a``, ``image_b`` in [-1, 1]).
 
     Args:
@@ -217,14 +218,7 @@ class CycleGANModule(GenerativeModule):
         self.log("val/cycle_l1", cyc, prog_bar=True, batch_size=len(a) + len(b), sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
-        n = self.hparams.swap_eval_samples
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if n and dm is not None and not self.trainer.sanity_checking:
-            # as FaceSwapModule: the factor net only when cached (no metric training inside validation)
-            extra = self.evaluate_extra(dm, num=n, factor_net=None)
-            for k, v in extra.items():
-                if not k.endswith("/seconds") and "/num_" not in k:
-                    self.log(f"val/{k}", float(v), sync_dist=True)
+        self.log_swap_validation()  # genface/training/swapper.py
         super().on_validation_epoch_end()  # restores the training RNG
 
     # -- resume --------------------------------------------------------------------------
@@ -279,29 +273,7 @@ class CycleGANModule(GenerativeModule):
         ``generator_fn`` (CycleGAN does not sample from noise) and no ``recon_fn``."""
         out: dict[str, Any] = {"swap_fn": self.swap_fn}
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is not None and hasattr(dm, "swap_eval_data"):  # the held-out faces of the swap metrics
-            out["swap_data"] = dm.swap_eval_data(self.hparams.swap_eval_samples or 64)
+        data = self._swap_data(dm)  # the held-out faces of the swap metrics
+        if data is not None:
+            out["swap_data"] = data
         return out
-
-    def evaluate_extra(self, datamodule, num: int | None = None, cache_dir=None,
-                       factor_net: bool | None = True) -> dict[str, float]:
-        """The swap metrics of :mod:`genface.metrics.swap` that apply to the datamodule's
-        held-out faces (as :meth:`genface.training.faceswap.FaceSwapModule.evaluate_extra`);
-        {} without held-out faces.
-
-        Args:
-            datamodule: a :class:`~genface.data.swap.SwapDataModule`.
-            num: synthetic poses; None = ``swap_eval_samples`` (64 when that is 0).
-            cache_dir: the metric cache, see :func:`genface.metrics.compute_metrics`.
-            factor_net: run ``swap_synth_factors`` (True), or only when its net is cached (None).
-        """
-        from genface.metrics import compute_metrics
-        from genface.metrics.swap import swap_metric_names
-
-        if datamodule is None or not hasattr(datamodule, "swap_eval_data"):
-            return {}
-        data = datamodule.swap_eval_data(num or self.hparams.swap_eval_samples or 64)
-        names = swap_metric_names(data, factor_net=factor_net, cache_dir=cache_dir)
-        if not names:
-            return {}
-        return compute_metrics(names, swap_fn=self.swap_fn, swap_data=data, device=self.device, cache_dir=cache_dir)

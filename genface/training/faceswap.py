@@ -24,6 +24,7 @@ from torch import nn
 from genface.models.faceswap import FaceSwap
 from genface.training.augment import AugmentConfig, FaceSwapAugment
 from genface.training.base import GenerativeModule, NonFiniteLossError
+from genface.training.swapper import SwapEvaluation
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def keep_grey(source: torch.Tensor, out: torch.Tensor, tol: float = 1 / 255) -> 
     return torch.where(grey[:, None, None, None], g, out)
 
 
-class FaceSwapModule(GenerativeModule):
+class FaceSwapModule(SwapEvaluation, GenerativeModule):
     """Trains a :class:`FaceSwap` on A/B batches (from :class:`genface.data.swap.SwapDataModule`).
 
     Batches are dicts with ``image_a``, ``image_b``: float (B, 3, H, W) in [-1, 1] (the
@@ -295,15 +296,7 @@ class FaceSwapModule(GenerativeModule):
         return {"mae_a": mae_a, "mae_b": mae_b}
 
     def on_validation_epoch_end(self) -> None:
-        n = self.hparams.swap_eval_samples
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if n and dm is not None and not self.trainer.sanity_checking:
-            # the SyntheticFaces factor net is only used here when it is cached (no training
-            # of a metric network inside a validation loop); genface-compare runs it always
-            extra = self.evaluate_extra(dm, num=n, factor_net=None)
-            for k, v in extra.items():
-                if not k.endswith("/seconds") and "/num_" not in k:
-                    self.log(f"val/{k}", float(v), sync_dist=True)
+        self.log_swap_validation()  # genface/training/swapper.py
         super().on_validation_epoch_end()  # restores the training RNG
 
     def configure_optimizers(self):
@@ -433,39 +426,3 @@ class FaceSwapModule(GenerativeModule):
         if data is not None:
             out["swap_data"] = data
         return out
-
-    def _swap_data(self, datamodule, num: int | None = None):
-        if datamodule is None or not hasattr(datamodule, "swap_eval_data"):
-            return None
-        return datamodule.swap_eval_data(num or self.hparams.swap_eval_samples or 64)
-
-    def evaluate_extra(self, datamodule, num: int | None = None, cache_dir=None,
-                       factor_net: bool | None = True) -> dict[str, float]:
-        """The swap metrics of :mod:`genface.metrics.swap` that apply to ``datamodule``'s
-        held-out faces (used by genface-compare and at every validation).
-
-        SyntheticFaces: ``swap_synth_factors`` (identity transfer and expression/pose error
-        from the exact factors, exact ground-truth swap error beside the no-swap baseline);
-        real folders with a gallery: ``swap_id_dlib`` (ID retrieval, detection rate, identity
-        leakage) and ``swap_pose_dlib`` (landmark error); with a video: ``swap_temporal``.
-        Empty when the datamodule has no held-out faces.
-
-        Args:
-            datamodule: a :class:`~genface.data.swap.SwapDataModule`.
-            num: synthetic poses; None = ``swap_eval_samples`` (64 when that is 0).
-            cache_dir: the metric cache (SyntheticFaces factor net), see
-                :func:`genface.metrics.compute_metrics`; None = the default.
-            factor_net: run ``swap_synth_factors`` (True), or only when its net is cached
-                (None), see :func:`genface.metrics.swap.swap_metric_names`.
-        """
-        from genface.metrics import compute_metrics
-        from genface.metrics.swap import swap_metric_names
-
-        data = self._swap_data(datamodule, num)
-        if data is None:
-            return {}
-        names = swap_metric_names(data, factor_net=factor_net, cache_dir=cache_dir)
-        if not names:
-            return {}
-        return compute_metrics(names, swap_fn=self.swap_fn, swap_data=data, device=self.device,
-                               cache_dir=cache_dir)
