@@ -136,3 +136,19 @@ def test_fd_dlib_counts_misses_and_is_never_nan(monkeypatch, tmp_path):
     assert [o["fd/gen_detected"] for o in out] == [1.0, 0.75, 0.5, 0.0]
     assert np.isfinite(out[-1]["kid"]) and out[-1]["kid"] > out[0]["kid"]
     assert out[-1]["pr/precision"] < out[0]["pr/precision"]
+
+
+def test_the_feature_net_trains_inside_no_grad_and_leaves_the_rng_alone():
+    """It is trained on first use, e.g. inside genface-compare's learning-curve callback, which
+    evaluates under no_grad (a fresh machine's demo failed with "element 0 of tensors does not
+    require grad"); the run's RNG must not move either."""
+    from genface.data.synthetic import SyntheticFaces
+
+    ds = SyntheticFaces(num_images=64, num_identities=4, resolution=RES, seed=sn.TRAIN_SEED)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    with torch.no_grad():
+        net = sn.train_synth_net(ds, sn.SynthNetTrainConfig(num_images=64, num_identities=4, epochs=1))
+    assert torch.equal(torch.rand(3), expected)
+    assert all(torch.isfinite(p).all() for p in net.parameters())

@@ -176,12 +176,20 @@ def make_negatives(faces: torch.Tensor, num: int, g: torch.Generator) -> torch.T
 def train_synth_net(dataset: Any, train: SynthNetTrainConfig | None = None, log: bool = False) -> SynthFeatureNet:
     """Train a :class:`SynthFeatureNet` on a dataset with ``"image"``, ``"identity"``, ``"factors"``.
 
+    The net is trained on first use, which can be inside a training run (a learning-curve
+    evaluation, a validation): it trains with gradients on whatever the caller's grad mode
+    is, and on a forked RNG, so the run's random stream (and its exact resume) is untouched.
+
     Args:
         dataset: items as :class:`genface.data.SyntheticFaces` (square, power-of-two size).
         train: recipe; ``None`` = :class:`SynthNetTrainConfig` defaults.
         log: print the loss of each epoch.
     """
-    train = train or SynthNetTrainConfig()
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad():
+        return _train_synth_net(dataset, train or SynthNetTrainConfig(), log)
+
+
+def _train_synth_net(dataset: Any, train: SynthNetTrainConfig, log: bool) -> SynthFeatureNet:
     images, identities, factors = _stack(dataset)
     torch.manual_seed(train.seed)
     net = SynthFeatureNet(SynthNetConfig(
