@@ -155,13 +155,6 @@ class CycleGANModule(SwapEvaluation, GenerativeModule):
                 group["lr"] = lr
         return lr
 
-    @staticmethod
-    def _check_pairs(batch: Mapping) -> None:
-        if not isinstance(batch, Mapping) or "image_a" not in batch or "image_b" not in batch:
-            keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
-            raise KeyError(f"CycleGAN trains on unpaired A/B faces (batch keys image_a, image_b), got {keys}: "
-                           "use data=synthetic_swap or data=swap_pair (genface.data.swap.SwapDataModule)")
-
     def _d_out(self, d: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return d(x).flatten()  # one LSGAN target per patch
 

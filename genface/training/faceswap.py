@@ -247,13 +247,6 @@ class FaceSwapModule(SwapEvaluation, GenerativeModule):
     def forward(self, x: torch.Tensor, identity: int) -> torch.Tensor:
         return self.net(x, identity)
 
-    @staticmethod
-    def _check_pairs(batch: Mapping) -> None:
-        if not isinstance(batch, Mapping) or "image_a" not in batch or "image_b" not in batch:
-            keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
-            raise KeyError(f"FaceSwap trains on A/B pairs (batch keys image_a, image_b), got {keys}: "
-                           "use data=synthetic_swap or data=swap_pair (genface.data.swap.SwapDataModule)")
-
     def training_step(self, batch: Mapping, batch_idx: int) -> torch.Tensor:
         self._check_pairs(batch)
         in_a, tgt_a, w_a, m_a = self._prepare(batch, "a")

@@ -12,7 +12,18 @@ __all__ = ["SwapEvaluation"]
 
 
 class SwapEvaluation:
-    """Mixin: :meth:`evaluate_extra` (the swap metrics) and :meth:`log_swap_validation`."""
+    """Mixin: :meth:`evaluate_extra` (the swap metrics), :meth:`log_swap_validation`, and the
+    check that a batch holds A/B faces (:meth:`_check_pairs`)."""
+
+    def _check_pairs(self, batch) -> None:
+        """Raise a KeyError naming the right datamodule unless ``batch`` has image_a/image_b."""
+        from collections.abc import Mapping
+
+        if not isinstance(batch, Mapping) or "image_a" not in batch or "image_b" not in batch:
+            keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
+            raise KeyError(f"{type(self).__name__} trains on A/B faces (batch keys image_a, image_b), "
+                           f"got {keys}: use data=synthetic_swap or data=swap_pair "
+                           "(genface.data.swap.SwapDataModule)")
 
     def _swap_data(self, datamodule, num: int | None = None):
         if datamodule is None or not hasattr(datamodule, "swap_eval_data"):
