@@ -55,8 +55,8 @@ class CompareSchema:
     data_config: str = "synthetic_faces"
     data_path: str | None = None
     resolution: int = 32
-    batch_size: int = 64
-    budget_images: int | None = 12800
+    batch_size: int = 32
+    budget_images: int | None = 19200
     budget_seconds: float | None = None
     eval_every_images: int = 3200
     eval_metrics: list[str] = field(default_factory=lambda: ["fsd_synth1k", "recon1k"])
