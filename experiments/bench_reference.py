@@ -447,9 +447,11 @@ def run(args) -> dict[str, Any]:
         if args.channels_last:
             module.net.to(memory_format=torch.channels_last)
             module.channels_last = True
-        if args.compile:
-            module.compiled_g = torch.compile(module.net.generator)
-            module.compiled_d = torch.compile(module.net.discriminator)
+        if args.compile:  # genface's compile mode; its lazy-regularisation steps run eagerly (no recompile)
+            from genface.models.stylegan2 import compile_stylegan2
+
+            compile_stylegan2(module.net)
+            module = _EagerRegularisers(module)
         for name, env, cls in (("rosinality", "GENFACE_REF_ROSINALITY", RosinalityStyleGAN2),
                                ("nvlabs", "GENFACE_REF_NVLABS", NVlabsStyleGAN2)):
             root = want(name, env)
@@ -567,6 +569,21 @@ class _DCGANBench(GANModule):
         return (self.compiled_d or self.net.discriminator)(x).flatten()
 
     on_after_batch_transfer = BenchModule.on_after_batch_transfer
+
+
+def _EagerRegularisers(module):
+    """The same module whose R1 / path-length steps run under ``torch.compiler.set_stance("force_eager")``
+    (compiled graphs have no double backward); plain steps run the compiled graphs."""
+    step = module.training_step
+    hp = module.hparams
+
+    def training_step(batch, batch_idx):
+        reg = module.iteration % hp.r1_every == 0 or module.iteration % hp.pl_every == 0
+        with torch.compiler.set_stance("force_eager") if reg else contextlib.nullcontext():
+            return step(batch, batch_idx)
+
+    module.training_step = training_step
+    return module
 
 
 def _cycle_loader(loader, n: int):
