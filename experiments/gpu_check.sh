@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 15's checks for one lent GPU slot (15 minutes of device time, start included), in one go:
-#   1. genface vs NVlabs stylegan2-ada-pytorch StyleGAN2, side by side in one process
+#   1. genface (fast_ops on) vs NVlabs stylegan2-ada-pytorch StyleGAN2, side by side in one process
 #      (experiments/bench_reference.py), 64/128/256 px, config-F widths, batch 32, fp32
 #      (TF32 off for both); NVlabs' custom ops compiled if its toolchain works (the JSON says);
 #   2. the same at 128/256 px in each one's mixed precision (genface bf16-mixed, NVlabs fp16 in
@@ -69,7 +69,7 @@ for name, data in merged.items():
 PYEOF
 }
 
-BR="python3 experiments/bench_reference.py --model stylegan2 --device cuda --batch-size 32 --channel-base 32768 --channel-max 512"
+BR="python3 experiments/bench_reference.py --model stylegan2 --device cuda --batch-size 32 --channel-base 32768 --channel-max 512 --fast-ops true"
 echo "== 1. side by side, fp32 (genface vs NVlabs)"
 for res in 64 128 256; do  # the first run also compiles NVlabs' custom ops (cached for the others)
   timeout $([ $res = 64 ] && echo 200 || echo 90) $BR --resolution $res --cycles 2 --references nvlabs \

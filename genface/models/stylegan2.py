@@ -54,7 +54,7 @@ class StyleGAN2Config:
     channel_max: int = 512  # cap on channels per layer
     blur_kernel: tuple[int, ...] = (1, 3, 3, 1)  # FIR taps for up/down-sampling
     fused_modconv: bool | None = None  # modulated conv as one grouped conv (True) or activation scaling (False); None = grouped in eval, scaling in training (NVlabs)
-    fast_ops: bool = True  # fused epilogues and strided skip filters (genface.nn.fused; same maths to rounding); False = the plain layer-by-layer path
+    fast_ops: bool = False  # fused epilogues and strided skip filters (genface.nn.fused; same maths to rounding, tested); False = the plain layer-by-layer path (opt-in: no CPU speed-up measured, docs/performance.md)
     style_mixing_prob: float = 0.9  # mixing regularisation probability in training mode; 0 = off
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
@@ -85,7 +85,7 @@ class StyledLayer(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
                  up: bool = False, blur_kernel: Sequence[int] = (1, 3, 3, 1), fused: bool | None = None,
-                 fast: bool = True):
+                 fast: bool = False):
         super().__init__()
         self.fast = fast
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up,
@@ -208,7 +208,7 @@ class _DownConv(nn.Sequential):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, blur_kernel: Sequence[int],
-                 bias: bool = True, activation: str | None = "lrelu", fast: bool = True):
+                 bias: bool = True, activation: str | None = "lrelu", fast: bool = False):
         p = len(blur_kernel) - 2 + kernel_size - 1
         pad = ((p + 1) // 2, p // 2)
         strided = fast and kernel_size == 1
@@ -222,7 +222,7 @@ class _DownConv(nn.Sequential):
 class _DBlock(nn.Module):
     """Residual D block (Fig. 7c): ``(conv3x3 -> conv3x3 down) + conv1x1 down skip``, over sqrt(2)."""
 
-    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[int], fast: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[int], fast: bool = False):
         super().__init__()
         self.conv0 = EqualConv2d(in_channels, in_channels, 3, activation="lrelu")
         self.conv1 = _DownConv(in_channels, out_channels, 3, blur_kernel, fast=fast)
