@@ -223,3 +223,51 @@ def test_fused_epilogue_gain_identity_holds_for_negative_inputs():
     """The folding rests on lrelu(g·v) = g·lrelu(v) for g > 0: check it where v < 0 too."""
     v = torch.linspace(-3, 3, 61, dtype=torch.float64)
     assert torch.allclose(F.leaky_relu(v * math.sqrt(2), 0.2), leaky_relu(v), atol=1e-12)
+
+
+def test_mixed_precision_off_is_the_fp32_path():
+    torch.manual_seed(0)
+    a = StyleGAN2(**TINY)
+    torch.manual_seed(0)
+    b = StyleGAN2(**TINY, num_fp16_res=0, conv_clamp=None)
+    ws = torch.randn(2, a.generator.num_ws, TINY["w_dim"])
+    assert torch.equal(a.generator.synthesis(ws, noise_mode="const"), b.generator.synthesis(ws, noise_mode="const"))
+    assert all(blk.dtype == torch.float32 for blk in a.discriminator.blocks)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_mixed_precision_top_resolutions_in_bf16(fast):
+    """NVlabs-style: the top ``num_fp16_res`` resolutions compute in bf16, the rest, the RGB
+    skip sum and D's head in fp32; results stay close to fp32 and gradients reach fp32 weights."""
+    torch.manual_seed(0)
+    ref = StyleGAN2(**TINY, fast_ops=fast)
+    torch.manual_seed(0)
+    mixed = StyleGAN2(**TINY, fast_ops=fast, num_fp16_res=1, conv_clamp=256.0)
+    mixed.load_state_dict(ref.state_dict())
+    assert [b.dtype for b in mixed.generator.synthesis.blocks] == [torch.float32, torch.bfloat16]  # 8, 16 px
+    assert [b.dtype for b in mixed.discriminator.blocks] == [torch.bfloat16, torch.float32]  # 16, 8 px
+    seen = {}
+    mixed.generator.synthesis.blocks[-1].conv1.register_forward_hook(lambda m, i, o: seen.update(g=o.dtype))
+    ws = torch.randn(4, ref.generator.num_ws, TINY["w_dim"], requires_grad=True)
+    img_ref = ref.generator.synthesis(ws, noise_mode="const")
+    img = mixed.generator.synthesis(ws, noise_mode="const")
+    assert seen["g"] == torch.bfloat16 and img.dtype == torch.float32
+    assert (img - img_ref).abs().max().item() < 0.1 * max(1.0, img_ref.abs().max().item())
+    score = mixed.discriminator(img)
+    assert score.dtype == torch.float32 and torch.isfinite(score).all()
+    score.sum().backward()
+    grads = [p.grad for p in mixed.parameters() if p.grad is not None]
+    assert grads and all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
+def test_conv_clamp_bounds_every_layer_output():
+    torch.manual_seed(0)
+    net = StyleGAN2(**TINY, conv_clamp=0.05)
+    outs = []
+    for m in net.generator.synthesis.modules():
+        if isinstance(m, StyledLayer):
+            m.register_forward_hook(lambda mod, i, o: outs.append(o.abs().max().item()) and None)
+    net.generator.synthesis(torch.randn(2, net.generator.num_ws, TINY["w_dim"]) * 10, noise_mode="const")
+    assert outs and max(outs) <= 0.05 + 1e-7
+    with pytest.raises(ValueError, match="fp16_dtype"):
+        StyleGAN2Config(fp16_dtype="float8")

@@ -54,6 +54,9 @@ class StyleGAN2Config:
     channel_max: int = 512  # cap on channels per layer
     blur_kernel: tuple[int, ...] = (1, 3, 3, 1)  # FIR taps for up/down-sampling
     fused_modconv: bool | None = None  # modulated conv as one grouped conv (True) or activation scaling (False); None = grouped in eval, scaling in training (NVlabs)
+    num_fp16_res: int = 0  # NVlabs mixed precision: the top N resolutions of G and D compute in `fp16_dtype` (NVlabs: 4); 0 = fp32 throughout
+    fp16_dtype: str = "bfloat16"  # reduced precision of those resolutions: "bfloat16" or "float16"
+    conv_clamp: float | None = None  # clamp every layer's output to +-conv_clamp (NVlabs: 256 with fp16); None = no clamp
     fast_ops: bool = False  # fused epilogues and strided skip filters (genface.nn.fused; same maths to rounding, tested); False = the plain layer-by-layer path (opt-in: no CPU speed-up measured, docs/performance.md)
     style_mixing_prob: float = 0.9  # mixing regularisation probability in training mode; 0 = off
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
@@ -61,6 +64,17 @@ class StyleGAN2Config:
 
     def __post_init__(self):
         self.blur_kernel = tuple(self.blur_kernel)  # JSON round trips give lists
+        if self.fp16_dtype not in ("bfloat16", "float16"):
+            raise ValueError(f"fp16_dtype must be 'bfloat16' or 'float16', got {self.fp16_dtype!r}")
+        if self.num_fp16_res < 0:
+            raise ValueError(f"num_fp16_res must be >= 0, got {self.num_fp16_res}")
+
+    def compute_dtype(self, res: int) -> torch.dtype:
+        """The dtype layers at resolution ``res`` compute in (NVlabs ``use_fp16``: ``res`` among the
+        top ``num_fp16_res`` resolutions)."""
+        if self.num_fp16_res and res >= max(self.resolution >> (self.num_fp16_res - 1), 8):
+            return getattr(torch, self.fp16_dtype)
+        return torch.float32
 
     def channels(self, res: int) -> int:
         """Feature maps at resolution ``res``."""
@@ -88,6 +102,7 @@ class StyledLayer(nn.Module):
                  fast: bool = False):
         super().__init__()
         self.fast = fast
+        self.clamp: float | None = None  # clamp the output to +-clamp (StyleGAN2Config.conv_clamp); None = off
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up,
                                     blur_kernel=blur_kernel, fused=fused)
         self.noise = NoiseInjection(1, resolution)
@@ -96,9 +111,11 @@ class StyledLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
         if self.fast:
             y, dcoefs = self.conv(x, w, return_dcoefs=True)
-            return bias_lrelu(y, self.bias, dcoefs, self.noise.scaled_noise(y, noise_mode=noise_mode))
-        x = self.noise(self.conv(x, w), noise_mode=noise_mode)
-        return leaky_relu(x + self.bias.view(1, -1, 1, 1))
+            x = bias_lrelu(y, self.bias, dcoefs, self.noise.scaled_noise(y, noise_mode=noise_mode))
+        else:
+            x = self.noise(self.conv(x, w), noise_mode=noise_mode)
+            x = leaky_relu(x + self.bias.view(1, -1, 1, 1).to(x.dtype))
+        return x if self.clamp is None else x.clamp(-self.clamp, self.clamp)
 
 
 class _SynthesisBlock(nn.Module):
@@ -111,6 +128,9 @@ class _SynthesisBlock(nn.Module):
         self.conv1 = StyledLayer(out_channels, out_channels, cfg.w_dim, res,
                                  blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv, fast=cfg.fast_ops)
         self.to_rgb = ToRGB(out_channels, cfg.w_dim, cfg.img_channels, cfg.blur_kernel, cfg.fused_modconv)
+        self.dtype = cfg.compute_dtype(res)  # NVlabs mixed precision (num_fp16_res)
+        if cfg.conv_clamp is not None:
+            self.conv0.clamp = self.conv1.clamp = self.to_rgb.clamp = cfg.conv_clamp
 
 
 class StyleGAN2Synthesis(nn.Module):
@@ -137,6 +157,8 @@ class StyleGAN2Synthesis(nn.Module):
         self.conv1 = StyledLayer(c4, c4, cfg.w_dim, 4, blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv,
                                  fast=cfg.fast_ops)
         self.to_rgb1 = ToRGB(c4, cfg.w_dim, cfg.img_channels, cfg.blur_kernel, cfg.fused_modconv)
+        if cfg.conv_clamp is not None:
+            self.conv1.clamp = self.to_rgb1.clamp = cfg.conv_clamp
         self.blocks = nn.ModuleList(
             _SynthesisBlock(cfg.channels(2 ** (r - 1)), cfg.channels(2**r), cfg, 2**r) for r in range(3, log2 + 1)
         )
@@ -153,6 +175,7 @@ class StyleGAN2Synthesis(nn.Module):
         x = self.conv1(self.const(ws.shape[0]), ws[:, 0], noise_mode)
         img = self.to_rgb1(x, ws[:, 1])
         for i, block in enumerate(self.blocks, start=1):
+            x = x.to(block.dtype)  # reduced precision in the top num_fp16_res resolutions; the RGB skip sum stays fp32
             x = block.conv0(x, ws[:, 2 * i - 1], noise_mode)
             x = block.conv1(x, ws[:, 2 * i], noise_mode)
             img = block.to_rgb(x, ws[:, 2 * i + 1], skip=img)
@@ -222,14 +245,21 @@ class _DownConv(nn.Sequential):
 class _DBlock(nn.Module):
     """Residual D block (Fig. 7c): ``(conv3x3 -> conv3x3 down) + conv1x1 down skip``, over sqrt(2)."""
 
-    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[int], fast: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[int], fast: bool = False,
+                 dtype: torch.dtype = torch.float32, clamp: float | None = None):
         super().__init__()
         self.conv0 = EqualConv2d(in_channels, in_channels, 3, activation="lrelu")
         self.conv1 = _DownConv(in_channels, out_channels, 3, blur_kernel, fast=fast)
         self.skip = _DownConv(in_channels, out_channels, 1, blur_kernel, bias=False, activation=None, fast=fast)
+        self.dtype, self.clamp = dtype, clamp  # NVlabs mixed precision (num_fp16_res) and conv_clamp; None = no clamp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.conv1(self.conv0(x)) + self.skip(x)) / math.sqrt(2)
+        x = x.to(self.dtype)
+        if self.clamp is None:
+            return (self.conv1(self.conv0(x)) + self.skip(x)) / math.sqrt(2)
+        c = self.clamp
+        y = self.conv1(self.conv0(x).clamp(-c, c)).clamp(-c, c)
+        return (y + self.skip(x).clamp(-c, c)) / math.sqrt(2)
 
 
 class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
@@ -253,7 +283,8 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
         log2 = int(math.log2(cfg.resolution))
         self.from_rgb = EqualConv2d(cfg.img_channels, cfg.channels(cfg.resolution), 1, activation="lrelu")
         self.blocks = nn.ModuleList(
-            _DBlock(cfg.channels(2**r), cfg.channels(2 ** (r - 1)), cfg.blur_kernel, cfg.fast_ops)
+            _DBlock(cfg.channels(2**r), cfg.channels(2 ** (r - 1)), cfg.blur_kernel, cfg.fast_ops,
+                    cfg.compute_dtype(2**r), cfg.conv_clamp)
             for r in range(log2, 2, -1)
         )
         c4 = cfg.channels(4)
@@ -267,9 +298,12 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
         r = self.resolution
         if x.ndim != 4 or x.shape[1:] != (self.img_channels, r, r):
             raise ValueError(f"StyleGAN2Discriminator expects (N, {self.img_channels}, {r}, {r}), got {tuple(x.shape)}")
-        x = self.from_rgb(x)
+        x = self.from_rgb(x.to(self.blocks[0].dtype if len(self.blocks) else torch.float32))
+        if self.config.conv_clamp is not None:
+            x = x.clamp(-self.config.conv_clamp, self.config.conv_clamp)
         for block in self.blocks:
             x = block(x)
+        x = x.float()  # the 4x4 head in fp32 (NVlabs)
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)

@@ -227,7 +227,7 @@ class NoiseInjection(nn.Module):
                 raise ValueError(f"unknown noise_mode {noise_mode!r}; valid: {list(NOISE_MODES)}")
         if noise.ndim != 4 or noise.shape[1] != 1 or noise.shape[2:] != x.shape[2:]:
             raise ValueError(f"noise must be (N, 1, {x.shape[2]}, {x.shape[3]}), got {tuple(noise.shape)}")
-        return self.weight.view(1, -1, 1, 1) * noise
+        return self.weight.view(1, -1, 1, 1).to(x.dtype) * noise
 
 
 class ConstantInput(nn.Module):
@@ -316,16 +316,16 @@ class ModulatedConv2d(nn.Module):
             if self.demodulate:  # Eq. 3
                 wgt = wgt * torch.rsqrt(wgt.square().sum(dim=(2, 3, 4), keepdim=True) + self.eps)
             x = x.reshape(1, n * self.in_channels, *x.shape[2:])
-            x = self._conv(x, wgt, groups=n)
+            x = self._conv(x, wgt.to(x.dtype), groups=n)  # weights follow x's dtype (mixed precision)
             x = x.reshape(n, self.out_channels, *x.shape[2:])
             return (x, None) if return_dcoefs else x
-        x = x * styles[:, :, None, None]
-        x = self._conv(x, weight[None], groups=1)
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        x = self._conv(x, weight[None].to(x.dtype), groups=1)
         dcoefs = None
         if self.demodulate:
             dcoefs = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).t() + self.eps)  # (N, out)
             if not return_dcoefs:
-                x = x * dcoefs[:, :, None, None]
+                x = x * dcoefs.to(x.dtype)[:, :, None, None]
         return (x, dcoefs) if return_dcoefs else x
 
     def _conv(self, x: torch.Tensor, wgt: torch.Tensor, groups: int) -> torch.Tensor:
@@ -365,9 +365,12 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(in_channels, out_channels, 1, w_dim, demodulate=False, fused=fused)
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.upsample = FIRUpsample(blur_kernel, 2)
+        self.clamp: float | None = None  # clamp the branch's output to +-clamp before the skip sum (NVlabs conv_clamp); None = off
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.conv(x, w) + self.bias.view(1, -1, 1, 1)
+        y = self.conv(x, w) + self.bias.view(1, -1, 1, 1).to(x.dtype)
+        if self.clamp is not None:
+            y = y.clamp(-self.clamp, self.clamp)
         if skip is not None:
             y = y + self.upsample(skip)
         return y
