@@ -443,7 +443,9 @@ def run(args) -> dict[str, Any]:
         net = StyleGAN2(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.z_dim, mapping_layers=8,
                         channel_base=args.channel_base, channel_max=args.channel_max, style_mixing_prob=0.9,
                         **({"fused_modconv": args.fused_modconv} if args.fused_modconv is not None else {}),
-                        **({"fast_ops": args.fast_ops} if args.fast_ops is not None else {}))
+                        **({"fast_ops": args.fast_ops} if args.fast_ops is not None else {}),
+                        num_fp16_res=args.num_fp16_res, fp16_dtype=args.fp16_dtype,
+                        conv_clamp=256.0 if args.num_fp16_res else None)
         module = BenchModule(net, r1_gamma=10.0, r1_every=16, pl_weight=2.0, pl_every=4, pl_batch_shrink=2)
         if args.channels_last:
             module.net.to(memory_format=torch.channels_last)
@@ -526,6 +528,7 @@ def run(args) -> dict[str, Any]:
             s["parameters"] = sum(p.numel() for p in net.parameters())
             s["notes"] = {"module": type(module).__mro__[1].__name__, "precision": args.precision,
                           "fast_ops": getattr(net.config, "fast_ops", None),
+                          "num_fp16_res": getattr(net.config, "num_fp16_res", None),
                           "channels_last": args.channels_last, "compile": args.compile}
         else:
             ref = next(r for r in refs if r.name == name)
@@ -649,6 +652,10 @@ def main(argv=None) -> dict[str, Any]:
     p.add_argument("--fast-ops", type=lambda s: {"true": True, "false": False}[s.lower()], default=None,
                    help="genface StyleGAN2Config.fast_ops (true/false; default: the config's)")
     p.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32", help="genface's Lightning precision")
+    p.add_argument("--num-fp16-res", type=int, default=0,
+                   help="genface StyleGAN2Config.num_fp16_res (with conv_clamp 256; 0 = fp32 networks)")
+    p.add_argument("--fp16-dtype", choices=["float16", "bfloat16"], default="float16",
+                   help="genface StyleGAN2Config.fp16_dtype for --num-fp16-res")
     p.add_argument("--nvlabs-fp16-res", type=int, default=0, help="NVlabs num_fp16_res (0 = fp32; 4 = its default)")
     p.add_argument("--channels-last", action="store_true", help="channels_last for genface (and DCGAN references)")
     p.add_argument("--compile", action="store_true", help="torch.compile genface's G and D")

@@ -5,10 +5,11 @@
 #      (TF32 off for both); NVlabs' custom ops compiled if its toolchain works (the JSON says);
 #   2. the same at 128/256 px in each one's mixed precision (genface bf16-mixed, NVlabs fp16 in
 #      the top 4 resolutions with conv_clamp 256);
+#   2b. both in NVlabs' scheme (fp16 in the top 4 resolutions, conv_clamp 256; genface num_fp16_res=4);
 #   3. the CUDA test suite (pytest -m gpu);
 #   4. experiments/benchmark.py images/s of every model (64 px, batch 32, fp32);
 #   5. genface's compile mode (bf16 + compile_stylegan2) against NVlabs fp16 at 128 px.
-# Every part has its own timeout (caps add up to 9.3 minutes; expected well under); after each
+# Every part has its own timeout (caps add up to 11 minutes; expected well under); after each
 # part the JSON so far is merged, so a run cut short still returns what it measured. Everything lands in
 # $OUT/gpu_check.json (all JSON merged) and $OUT/gpu_check.log (the full log).
 #
@@ -80,6 +81,12 @@ echo "== 2. side by side, mixed precision (genface bf16-mixed vs NVlabs fp16 top
 for res in 128 256; do
   timeout 50 $BR --resolution $res --cycles 2 --references nvlabs --precision bf16 --nvlabs-fp16-res 4 \
     --out "$W/sbs_mixed_$res.json"
+  merge
+done
+echo "== 2b. the same precision on both sides: fp16 in the top 4 resolutions, conv_clamp 256 (genface num_fp16_res)"
+for res in 128 256; do
+  timeout 50 $BR --resolution $res --cycles 2 --references nvlabs --num-fp16-res 4 --fp16-dtype float16 \
+    --nvlabs-fp16-res 4 --out "$W/sbs_fp16top4_$res.json"
   merge
 done
 echo "== 3. CUDA test suite"
