@@ -1,6 +1,7 @@
 """Score a FaceSwap run of ``experiment=faceswap_real`` on its held-out faces, and its curves.
 
     python experiments/faceswap_real.py RUN_DIR [--video-dir CROPS] [--out docs/assets/faceswap_real]
+    python experiments/faceswap_real.py RUN_DIR --make-video PHOTO a_video.mp4   # a test video
 
 Rebuilds the run's datamodule from ``RUN_DIR/.hydra/config.yaml``, loads the exported network
 (``RUN_DIR/pretrained``) and runs the swap metrics of :mod:`genface.metrics.swap` (optionally
@@ -99,6 +100,37 @@ def video_temporal(source: str, swapped: str) -> dict[str, float]:
             "video_temporal/region": float(region[0].mean())}
 
 
+def make_pan_video(photo: str, out: str, frames: int = 30, scale: float = 2.0, fps: int = 15) -> Path:
+    """A short test video of one still photo: a slow pan (+-4 % of the width) and zoom (+-6 %).
+
+    The photo is upsampled by ``scale`` first (ORL's 92x112 photos are small for a video);
+    borders are reflected. Written with :class:`genface.faces.io.VideoWriter`, so it is marked
+    synthetic like every video genface writes (it is made by a program from a still).
+    """
+    import math
+
+    import cv2
+    import numpy as np
+
+    from genface.faces.io import VideoWriter, read_image
+
+    img = read_image(photo)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    img = img[..., :3]
+    h, w = (int(round(img.shape[0] * scale)) // 2 * 2, int(round(img.shape[1] * scale)) // 2 * 2)
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+    with VideoWriter(out, fps=fps) as vw:
+        for t in range(frames):
+            a = 2 * math.pi * t / frames
+            z = 1 + 0.06 * math.sin(a)
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, z)
+            m[0, 2] += 0.04 * w * math.sin(a)
+            m[1, 2] += 0.02 * h * math.cos(a)
+            vw.write(cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return Path(out)
+
+
 def main(argv=None) -> int:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -115,8 +147,16 @@ def main(argv=None) -> int:
     p.add_argument("--swapped-video", nargs=2, metavar=("SOURCE", "SWAPPED"),
                    help="a source video and its genface-swap output: temporal consistency of the whole "
                    "frames inside the swapped region (pixels the swap changed in any frame)")
+    p.add_argument("--make-video", nargs=2, metavar=("PHOTO", "OUT"),
+                   help="only write a 30-frame pan-and-zoom video of one photo (a held-out photo of A) "
+                   "to OUT, for genface-swap and --swapped-video, and stop")
+    p.add_argument("--list-held-out", action="store_true",
+                   help="also print the files of the held-out faces of A")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    if args.make_video:
+        print(make_pan_video(*args.make_video))
+        return 0
     t0 = time.perf_counter()
     cfg = OmegaConf.load(args.run_dir / ".hydra" / "config.yaml")
     if args.video_dir:
@@ -126,6 +166,11 @@ def main(argv=None) -> int:
     net = FaceSwap.from_pretrained(args.run_dir / "pretrained")
     module = FaceSwapModule(net, augment=False)
     data = dm.swap_eval_data()
+    if args.list_held_out:
+        from genface.data.swap import _folder_and_indices
+
+        base, idx = _folder_and_indices(dm.val_a)
+        print("held-out faces of A:", *[base.files[i] for i in idx])
     names = swap_metric_names(data)
     m = compute_metrics(names, swap_fn=module.swap_fn, swap_data=data)
     print(table(m))
