@@ -44,7 +44,7 @@ def table(m: dict[str, float]) -> str:
     return "\n".join(out)
 
 
-def plot_curves(run_dir: Path, out: Path) -> Path | None:
+def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = ()) -> Path | None:
     import csv
 
     import matplotlib
@@ -55,8 +55,10 @@ def plot_curves(run_dir: Path, out: Path) -> Path | None:
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return None
-    rows = list(csv.DictReader(path.open()))
-    series = {k: [] for k in ("val/swap_id_dlib", "val/swap_id_dlib/detected", "val/swap_pose_dlib")}
+    # a resumed run's CSV logger starts metrics.csv afresh: earlier parts are read first
+    rows = [r for p in (*earlier, path) for r in csv.DictReader(Path(p).open())]
+    series = {k: [] for k in ("val/swap_id_dlib", "val/swap_id_dlib/detected", "val/swap_pose_dlib",
+                              "val/swap_pose_dlib/real_b")}
     for r in rows:
         for k in series:
             if r.get(k):
@@ -65,12 +67,18 @@ def plot_curves(run_dir: Path, out: Path) -> Path | None:
     for k, lab in (("val/swap_id_dlib", "B retrieved top-1"), ("val/swap_id_dlib/detected", "face detected")):
         if series[k]:
             ax[0].plot(*zip(*series[k]), marker="o", label=lab)
+    for y, c in ((0.95, "C1"), (0.8, "C0")):
+        ax[0].axhline(y, color=c, ls=":", lw=1)  # the targets
     ax[0].set_xlabel("step")
     ax[0].set_ylim(-0.05, 1.05)
     ax[0].legend()
     ax[0].set_title("held-out swaps A->B")
     if series["val/swap_pose_dlib"]:
-        ax[1].plot(*zip(*series["val/swap_pose_dlib"]), marker="o", color="C2")
+        ax[1].plot(*zip(*series["val/swap_pose_dlib"]), marker="o", color="C2", label="swap A->B")
+    if series["val/swap_pose_dlib/real_b"]:
+        ax[1].plot(*zip(*series["val/swap_pose_dlib/real_b"]), ls=":", color="C3", label="real photo of B")
+    if series["val/swap_pose_dlib"] or series["val/swap_pose_dlib/real_b"]:
+        ax[1].legend()
     ax[1].set_xlabel("step")
     ax[1].set_title("68-landmark error (NME) vs source")
     fig.tight_layout()
@@ -152,6 +160,9 @@ def main(argv=None) -> int:
                    "to OUT, for genface-swap and --swapped-video, and stop")
     p.add_argument("--list-held-out", action="store_true",
                    help="also print the files of the held-out faces of A")
+    p.add_argument("--earlier-metrics", nargs="+", type=Path, default=[],
+                   help="metrics.csv files of the run before it was resumed (Lightning's CSV logger "
+                   "starts the file afresh on resume), plotted before RUN_DIR/metrics.csv")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.make_video:
@@ -187,7 +198,7 @@ def main(argv=None) -> int:
     out = args.out or args.run_dir / "swap_eval"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(m, indent=1))
-    curves = plot_curves(args.run_dir, out)
+    curves = plot_curves(args.run_dir, out, args.earlier_metrics)
     if curves:
         print(f"curves: {curves}")
     return 0
