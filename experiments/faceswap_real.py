@@ -44,9 +44,26 @@ def table(m: dict[str, float]) -> str:
     return "\n".join(out)
 
 
-def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = ()) -> Path | None:
+def read_metrics(paths) -> list[dict[str, str]]:
+    """The rows of the ``metrics.csv`` files of one run resumed several times, oldest first.
+
+    A resumed run's CSV logger starts ``metrics.csv`` afresh, and a resume goes back to the
+    last checkpoint, not to the last step: each file is cut where the next one starts.
+    """
     import csv
 
+    rows: list[dict[str, str]] = []
+    for p in paths:
+        with open(p) as f:
+            part = list(csv.DictReader(f))
+        first = min((int(r["step"]) for r in part if r.get("step")), default=None)
+        if first is not None:
+            rows = [r for r in rows if int(r["step"]) < first]
+        rows += part
+    return rows
+
+
+def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = ()) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,8 +72,7 @@ def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = ()) -> Path | No
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return None
-    # a resumed run's CSV logger starts metrics.csv afresh: earlier parts are read first
-    rows = [r for p in (*earlier, path) for r in csv.DictReader(Path(p).open())]
+    rows = read_metrics([*earlier, path])
     series = {k: [] for k in ("val/swap_id_dlib", "val/swap_id_dlib/detected", "val/swap_pose_dlib",
                               "val/swap_pose_dlib/real_b")}
     for r in rows:

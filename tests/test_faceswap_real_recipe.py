@@ -71,3 +71,14 @@ def test_pan_video_has_the_frames_and_size_asked(tmp_path):
         frames = list(r)
     assert len(frames) == 12 and frames[0].shape == (112, 92, 3)
     assert np.abs(frames[0].astype(int) - frames[3].astype(int)).mean() > 1  # it moves
+
+
+def test_resumed_metrics_are_cut_where_the_next_part_starts(tmp_path):
+    """A resume restarts metrics.csv from the last checkpoint: the older part's later steps go."""
+    parts = []
+    for k, steps in enumerate(([9, 99, 199, 299], [199, 299, 399])):
+        p = tmp_path / f"m{k}.csv"
+        p.write_text("step,val/x\n" + "".join(f"{s},{k}\n" for s in steps))
+        parts.append(p)
+    rows = _experiment_script().read_metrics(parts)
+    assert [(int(r["step"]), r["val/x"]) for r in rows] == [(9, "0"), (99, "0"), (199, "1"), (299, "1"), (399, "1")]
