@@ -84,21 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-b", type=int, default=1000, help="generated B faces")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--reuse", action="store_true", help="reuse the generator of an earlier run in --out")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    from hydra.utils import instantiate
+
     from genface.cli.train import train
-    from genface.data.swap import SwapDataModule
 
     out, res = args.out, args.resolution
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     n_b = write_b_faces(out / "b_faces", res)
-    gen = train(compose_train([f"experiment=compare/{args.generator}", "data=folder", f"data.path={out / 'b_faces'}",
-                               f"data.resolution={res}", "data.batch_size=32", "data.val_size=64",
-                               *common(args.gen_steps, args.seed)], out / "generator"))
-    times["generator_s"] = time.perf_counter() - t0
-    gen_dir = gen["output_dir"] / "pretrained"
+    gen_dir = out / "generator" / "pretrained"
+    if not (args.reuse and (gen_dir / "config.json").is_file()):
+        train(compose_train([f"experiment=compare/{args.generator}", "data=folder", f"data.path={out / 'b_faces'}",
+                             f"data.resolution={res}", "data.batch_size=32", "data.val_size=64",
+                             *common(args.gen_steps, args.seed)], out / "generator"))
+        times["generator_s"] = time.perf_counter() - t0
 
     swap = [f"data.resolution={res}", "data.batch_size=64", "model.swap_eval_samples=0"]
     rows = {}
@@ -112,9 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         times[f"{name}_train_s"] = time.perf_counter() - t
         module = result["module"].eval()
         # one judge for both: the held-out poses of data=synthetic_swap, swapped A (0) -> B (1)
-        judge = SwapDataModule(dataset=compose_train(["data=synthetic_swap", f"data.resolution={res}"],
-                                                     out / "judge").data.dataset, identity_a=0, identity_b=1,
-                               resolution=res, batch_size=64, seed=args.seed)
+        judge = instantiate(compose_train(["data=synthetic_swap", f"data.resolution={res}", f"seed={args.seed}"],
+                                          out / "judge").data)
         with torch.no_grad():
             rows[name] = module.evaluate_extra(judge, num=64)
             ev = judge.swap_eval_data(64)  # the direction that matters here: A -> the (generated) B
