@@ -12,7 +12,7 @@ import pytest
 HEAVY = ("torch", "lightning", "hydra", "cv2", "dlib", "scipy", "matplotlib", "wandb")
 
 # A fresh interpreter: set argv, run the entry point, report the heavy modules it imported.
-_PROBE = """
+_PROBE = f"""
 import importlib, json, sys
 entry, *argv = sys.argv[1:]
 module, _, function = entry.partition(":")
@@ -22,8 +22,8 @@ try:
 except SystemExit as e:
     if e.code not in (0, None):
         raise
-print("HEAVY=" + json.dumps([m for m in {!r} if m in sys.modules]))
-""".format(HEAVY)
+print("HEAVY=" + json.dumps([m for m in {HEAVY!r} if m in sys.modules]))
+"""
 
 
 def run_entry(entry: str, *argv: str, env: dict | None = None) -> tuple[str, list[str]]:
