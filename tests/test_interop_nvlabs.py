@@ -129,3 +129,20 @@ def test_nvlabs_d_refuses_conditional_and_skip_discriminators(networks):
                                   architecture="skip")
     with pytest.raises(ValueError, match="resnet"):
         nvlabs_d_to_genface(skip.state_dict())
+
+
+def test_nvlabs_mapping_alone(networks, tmp_path):
+    from genface.interop.nvlabs import mapping_from_nvlabs
+
+    torch.manual_seed(0)
+    G = networks.Generator(z_dim=16, c_dim=0, w_dim=24, img_resolution=16, img_channels=3,
+                           mapping_kwargs=dict(num_layers=3),
+                           synthesis_kwargs=dict(channel_base=256, channel_max=16)).eval()  # eval: w_avg fixed
+    _randomise(G, 1)
+    path = tmp_path / "network-snapshot.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": G}))
+    net = mapping_from_nvlabs(path)
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = G.mapping(z, None, truncation_psi=0.6)
+        assert (net(z, truncation_psi=0.6, update_w_avg=False) - want).abs().max().item() < 1e-5
