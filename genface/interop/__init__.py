@@ -6,7 +6,8 @@
   :class:`~genface.models.stylegan2.StyleGAN2Generator` / ``StyleGAN2Discriminator``.
 * :mod:`genface.interop.nvlabs`: NVlabs stylegan2-ada-pytorch ``.pkl`` (``G_ema``/``G``, ``D``) ->
   :class:`~genface.models.stylegan2.StyleGAN2Generator` / ``StyleGAN2Discriminator``, through
-  the restricted unpickler.
+  the restricted unpickler; the mapping network alone of stylegan2-ada and stylegan3 pickles
+  (``mapping_from_nvlabs``).
 * :mod:`genface.interop.safe_pickle`: a restricted unpickler for NVlabs ``.pkl`` files that
   rebuilds tensors and plain containers only and never runs the code stored in the pickle.
 
