@@ -91,6 +91,23 @@ def test_train_tab_completion_imports_nothing_heavy():
     assert not {"torch", "lightning"} & set(heavy), heavy
 
 
+def test_compare_tab_completion_imports_nothing_heavy():
+    text, heavy = run_entry("genface.cli.entry:compare", "genface-compare", "-sc", "query=bash",
+                            env={"COMP_LINE": "genface-compare budget_"})
+    assert text.split() == ["budget_images=", "budget_seconds="]
+    assert not {"torch", "lightning"} & set(heavy), heavy
+
+
+def test_compare_yaml_lists_every_schema_key():
+    """Completion composes compare.yaml without the typed CompareSchema: every key must be in the YAML."""
+    import dataclasses
+
+    from genface.cli.compare import CompareSchema
+    from genface.cli.help import light_config
+
+    assert {f.name for f in dataclasses.fields(CompareSchema)} <= set(light_config("compare"))
+
+
 @pytest.mark.slow
 def test_compare_fast_help_is_hydras_own_page():
     """The page rendered from the YAML equals the one Hydra composes (which imports torch)."""
