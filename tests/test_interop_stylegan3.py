@@ -21,9 +21,18 @@ pytestmark = pytest.mark.skipif(
     reason="set GENFACE_REF_STYLEGAN3 to an NVlabs/stylegan3 checkout")
 
 
+NVLABS_PACKAGES = ("training", "torch_utils", "dnnlib")  # stylegan2-ada-pytorch uses the same names
+
+
+def _nvlabs_modules() -> dict:
+    return {n: m for n, m in sys.modules.items() if n.split(".")[0] in NVLABS_PACKAGES}
+
+
 @pytest.fixture(scope="module")
 def networks():
-    saved = dict(sys.modules)
+    other = _nvlabs_modules()  # e.g. stylegan2-ada-pytorch's, imported by test_interop_nvlabs.py
+    for name in other:
+        del sys.modules[name]
     sys.path.insert(0, REF)
     try:
         from training import networks_stylegan3
@@ -31,9 +40,9 @@ def networks():
         yield networks_stylegan3
     finally:
         sys.path.remove(REF)
-        for name in set(sys.modules) - set(saved):  # NVlabs' `training` / `torch_utils` packages
-            if name.split(".")[0] in ("training", "torch_utils", "dnnlib"):
-                del sys.modules[name]
+        for name in _nvlabs_modules():
+            del sys.modules[name]
+        sys.modules.update(other)
 
 
 @pytest.mark.parametrize("layers,z_dim,w_dim", [(2, 32, 32), (3, 24, 40)])
