@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("genface.cli.metrics", "score a folder or a saved model against a folder (JSON)"),
     "extract": ("genface.cli.extract", "detect, align and crop faces from images and videos [faces]"),
     "swap": ("genface.cli.swap", "swap faces in images and videos with a trained FaceSwap [faces]"),
+    "provenance": ("genface.cli.provenance", "verify a file's provenance marks (C2PA, watermark, metadata)"),
 }
 
 

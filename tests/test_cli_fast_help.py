@@ -53,6 +53,9 @@ def test_every_script_is_covered():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
     assert set(scripts.values()) == set(COMMANDS)
+    from genface.__main__ import COMMANDS as PYTHON_M  # python -m genface <command> runs each one
+
+    assert {f"genface.cli.{name}:main" if ":" not in mod else mod for name, (mod, _) in PYTHON_M.items()} == set(COMMANDS)
 
 
 @pytest.mark.parametrize("entry", list(COMMANDS))
@@ -121,3 +124,20 @@ def test_compare_fast_help_is_hydras_own_page():
         return [ln for ln in t.splitlines() if ln.strip()]
 
     assert lines(render_help("compare")) == lines(r.stdout)
+
+
+def test_a_missing_sweeper_or_launcher_names_its_extra(monkeypatch):
+    import importlib.util
+
+    from genface.cli._guard import missing_plugin
+
+    assert missing_plugin(["model=vae", "trainer.max_steps=5"]) is None
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("hydra_plugins.") else real(name, *a))
+    msg = missing_plugin(["-m", "model=vae", "hparams_search=vae_optuna"])
+    assert msg == ("hparams_search=vae_optuna needs the Hydra plugin hydra_optuna_sweeper, which is not "
+                   "installed: pip install 'genface[sweeps]'")
+    assert "genface[cluster]" in missing_plugin(["hydra/launcher=submitit_slurm"])
+    assert "genface[sweeps]" in missing_plugin(["hydra/launcher=joblib"])
+    assert missing_plugin(["hydra/launcher=basic"]) is None
