@@ -10,14 +10,15 @@ import sys
 
 import genface
 
-#: command -> (module with a ``main()``, one line of what it does)
+#: command -> (``module`` with a ``main()``, or ``module:function``; one line of what it does)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("genface.cli.train", "train any model on any data (Hydra overrides)"),
-    "compare": ("genface.cli.compare", "train every model on the same data and budget, one report"),
+    "compare": ("genface.cli.entry:compare", "train every model on the same data and budget, one report"),
     "generate": ("genface.cli.generate", "images, style-mixing grids and latent-walk videos from a saved model"),
     "metrics": ("genface.cli.metrics", "score a folder or a saved model against a folder (JSON)"),
     "extract": ("genface.cli.extract", "detect, align and crop faces from images and videos [faces]"),
     "swap": ("genface.cli.swap", "swap faces in images and videos with a trained FaceSwap [faces]"),
+    "provenance": ("genface.cli.provenance", "verify a file's provenance marks (C2PA, watermark, metadata)"),
 }
 
 
@@ -41,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         print(f"genface: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[argv[0]][0])
+    module_name, _, function = COMMANDS[argv[0]][0].partition(":")
+    entry = getattr(importlib.import_module(module_name), function or "main")
     sys.argv = [f"genface-{argv[0]}", *argv[1:]]
-    result = module.main()
+    result = entry()
     return result if isinstance(result, int) else 0
 
 

@@ -18,6 +18,7 @@ EXTRAS: dict[str, str] = {
     "av": "video",
     "torch_fidelity": "metrics",
     "tensorboard": "tensorboard",
+    "wandb": "wandb",
     "optuna": "sweeps",
     "submitit": "cluster",
     "h5py": "interop",

@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from genface.interop.rosinality import rosinality_to_genface, stylegan2_from_rosinality
+from genface.interop.rosinality import (
+    rosinality_d_to_genface,
+    rosinality_to_genface,
+    stylegan2_from_rosinality,
+)
 
 REF = os.environ.get("GENFACE_REF_ROSINALITY")
 pytestmark = pytest.mark.skipif(not REF or not (Path(REF or ".") / "model.py").is_file(),
@@ -135,3 +139,33 @@ def test_key_mapping_covers_every_generator_tensor(rosinality_model):
     net = StyleGAN2Generator(resolution=32, z_dim=16, w_dim=16, mapping_layers=2, channel_base=16384)
     assert set(net.state_dict()) - set(mapped) == {"mapping.w_avg"}
     assert set(mapped) <= set(net.state_dict())
+
+
+@pytest.mark.parametrize("size,cm,batch", [(32, 2, 4), (64, 1, 8)])
+def test_rosinality_discriminator_parity(rosinality_model, tmp_path, size, cm, batch):
+    from genface.interop.rosinality import discriminator_from_rosinality
+
+    torch.manual_seed(0)
+    ref = rosinality_model.Discriminator(size, channel_multiplier=cm).eval()
+    _randomise(ref, 1)
+    path = tmp_path / "ckpt.pt"
+    torch.save({"d": ref.state_dict(), "g_ema": {}}, path)
+    net = discriminator_from_rosinality(path)
+    assert net.resolution == size and set(rosinality_d_to_genface(ref.state_dict())) == set(net.state_dict())
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want, got = ref(x), net(x)
+    diff = (got - want).abs().max().item()
+    print(f"rosinality D parity size={size} cm={cm}: max|diff| = {diff:.3e} (scores {want.abs().max():.3f})")
+    assert got.shape == want.shape == (batch, 1) and diff < 1e-4
+    # the minibatch-stddev branch counts: one image changed changes its group's scores
+    x2 = x.clone()
+    x2[0] = x2[0].flip(-1)
+    with torch.no_grad():
+        assert (net(x2) - ref(x2)).abs().max().item() < 1e-4
+        assert (net(x2)[1:4] - got[1:4]).abs().max() > 1e-6
+
+
+def test_rosinality_d_rejects_unknown_tensors():
+    with pytest.raises(ValueError, match="unexpected rosinality discriminator tensor"):
+        rosinality_d_to_genface({"convs.1.conv9.0.weight": torch.zeros(1)})

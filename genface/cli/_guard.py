@@ -121,6 +121,34 @@ def precheck_output_folder(argv: list[str], prog: str) -> None:
         raise SystemExit(2) from None
 
 
+#: command-line choice -> (the Hydra plugin package it needs, the genface extra that installs it)
+PLUGIN_EXTRAS: dict[str, tuple[str, str]] = {
+    "hparams_search": ("hydra_plugins.hydra_optuna_sweeper", "sweeps"),
+    "hydra/sweeper=optuna": ("hydra_plugins.hydra_optuna_sweeper", "sweeps"),
+    "hydra/launcher=joblib": ("hydra_plugins.hydra_joblib_launcher", "sweeps"),
+    "hydra/launcher=submitit": ("hydra_plugins.hydra_submitit_launcher", "cluster"),
+}
+
+
+def missing_plugin(argv: list[str]) -> str | None:
+    """The one-line message for a sweeper or launcher the command line asks for whose Hydra
+    plugin is not installed (Hydra itself would only say ``Could not find 'hydra/sweeper/optuna'``)."""
+    import importlib.util
+
+    for a in argv:
+        key, _, value = a.lstrip("+").partition("=")
+        for choice, (package, extra) in PLUGIN_EXTRAS.items():
+            want, _, option = choice.partition("=")
+            if key == want and value and (not option or value.startswith(option)):
+                try:
+                    found = importlib.util.find_spec(package) is not None
+                except ModuleNotFoundError:
+                    found = False
+                if not found:
+                    return f"{a} needs the Hydra plugin {package.split('.')[-1]}, which is not installed: pip install 'genface[{extra}]'"
+    return None
+
+
 # -- after a failure -----------------------------------------------------------------------------
 
 
@@ -269,6 +297,9 @@ def run_hydra(hydra_main: Callable[[], Any], config_name: str, prog: str) -> Any
     """Run a ``@hydra.main`` function after :func:`precheck_output_folder`; when Hydra rejects
     the command line before the run starts, print the nearest valid key of each unknown one."""
     argv = sys.argv[1:]
+    if (message := missing_plugin(argv)) is not None:
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
     precheck_output_folder(argv, prog)
     _state["task_started"] = False
     _state["prog"] = prog

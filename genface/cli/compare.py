@@ -77,8 +77,9 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 def config_choices(group: str) -> str:
     """Names of the configs of a config group (``compare`` for the model presets), for the help page."""
-    folder = CONFIG_DIR / ("experiment/compare" if group == "compare" else group)
-    return ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+    from genface.cli.help import choices  # one home: the fast help page uses it too
+
+    return choices(group, CONFIG_DIR)
 
 
 def _register() -> None:

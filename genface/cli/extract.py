@@ -16,10 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
-from genface.faces.align import DEFAULT_PADDING
-from genface.faces.detect import DETECTORS
-from genface.faces.extract import SELECT_MODES, extract_faces
-from genface.faces.io import MediaError
+# light imports only (--help without torch); the pipeline is imported in main()
+from genface.faces.options import DEFAULT_PADDING, DETECTORS, SELECT_MODES
 
 
 def _padding(value: str) -> float | str:
@@ -56,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from genface.faces.extract import extract_faces
+    from genface.faces.io import MediaError
+
     out = Path(args.output)
     created = [p for p in (out, out / "faces") if not p.exists()]
     try:

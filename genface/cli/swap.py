@@ -17,10 +17,8 @@ import argparse
 import logging
 import sys
 
-from genface.faces.align import DEFAULT_PADDING
-from genface.faces.convert import COLORS, MASKS
-from genface.faces.detect import DETECTORS
-from genface.faces.io import MediaError
+# light imports only (--help without torch); the pipeline is imported in main()
+from genface.faces.options import COLORS, DEFAULT_PADDING, DETECTORS, MASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from genface.faces.convert import FaceSwapper, swap_file
+    from genface.faces.io import MediaError
 
     try:
         model = load_swap_model(args.model, map_location=args.device)

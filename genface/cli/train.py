@@ -32,12 +32,23 @@ warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
 
 
+#: logger class -> (module it needs, the genface extra that installs it)
+_LOGGER_EXTRAS = {"WandbLogger": ("wandb", "wandb"), "TensorBoardLogger": ("tensorboard", "tensorboard")}
+
+
 def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
-    """Instantiate every non-null ``_target_`` entry of a dict-of-configs group."""
+    """Instantiate every non-null ``_target_`` entry of a dict-of-configs group (a logger whose
+    package is missing fails first with the one-line message naming its extra)."""
     from hydra.utils import instantiate
+
+    from genface.utils import require
 
     if not cfg:
         return []
+    for v in cfg.values():
+        cls = str(v.get("_target_", "")).rsplit(".", 1)[-1] if v is not None else ""
+        if cls in _LOGGER_EXTRAS:
+            require(_LOGGER_EXTRAS[cls][0], _LOGGER_EXTRAS[cls][1], feature=f"the {cls}")
     return [instantiate(v) for v in cfg.values() if v is not None and "_target_" in v]
 
 

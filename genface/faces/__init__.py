@@ -7,18 +7,24 @@ used. Extraction, conversion and metrics live in :mod:`genface.faces.extract`,
 :mod:`genface.faces.convert` and :mod:`genface.faces.metrics`.
 """
 
-from genface.faces.align import (
-    DEFAULT_PADDING,
-    alignment_matrix,
-    invert_affine,
-    transform_points,
-    umeyama,
-    warp_from_crop,
-    warp_to_crop,
-)
-from genface.faces.detect import Face, FaceDetector, FaceEmbedder, dlib_available
-from genface.faces.io import MediaError, VideoReader, VideoWriter
-from genface.faces.pairs import SwapPairDataset
+# Names resolved on first use (PEP 562), so that importing a light submodule (the CLIs'
+# option lists: genface-extract/genface-swap --help) does not import torch.
+_LAZY = {
+    "DEFAULT_PADDING": "align", "alignment_matrix": "align", "invert_affine": "align",
+    "transform_points": "align", "umeyama": "align", "warp_from_crop": "align", "warp_to_crop": "align",
+    "Face": "detect", "FaceDetector": "detect", "FaceEmbedder": "detect", "dlib_available": "detect",
+    "MediaError": "io", "VideoReader": "io", "VideoWriter": "io",
+    "SwapPairDataset": "pairs",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"genface.faces.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'genface.faces' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_PADDING",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genface.faces.options import DEFAULT_PADDING  # re-exported here (one home: faces/options.py)
 from genface.utils import require
 
 __all__ = [
@@ -37,9 +38,6 @@ __all__ = [
 TEMPLATE_5 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
      [70.7299, 92.2041]], dtype=np.float64) / 112.0
-
-#: Default padding of the template on each side (fraction of the tight ArcFace crop).
-DEFAULT_PADDING = 0.15
 
 
 def umeyama(src, dst, estimate_scale: bool = True):

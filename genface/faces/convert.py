@@ -25,6 +25,7 @@ from genface.faces.align import DEFAULT_PADDING, transform_points, warp_from_cro
 from genface.faces.detect import FaceDetector
 from genface.faces.io import MediaError, VideoReader, VideoWriter, is_video, list_images, read_image
 from genface.faces.masks import face_mask, soften_mask
+from genface.faces.options import COLORS, MASKS  # re-exported here (one home: faces/options.py)
 from genface.utils import require
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 __all__ = ["FaceSwapper", "SwapReport", "swap_file", "swap_video", "swap_images",
            "color_transfer", "MASKS", "COLORS"]
 
-MASKS = ("hull", "learned", "ellipse")
-COLORS = ("none", "avg", "reinhard")
 
 
 def color_transfer(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from genface.faces.options import DETECTORS  # re-exported here (one home: faces/options.py)
 from genface.utils import require
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Face", "FaceDetector", "FaceEmbedder", "dlib_available", "DETECTORS"]
 
-#: Detector back-ends accepted by :class:`FaceDetector`.
-DETECTORS = ("auto", "hog", "cnn", "hog+cnn", "haar")
 
 #: Five template landmarks (eyes, nose tip, mouth corners) as fractions of a Haar box.
 _HAAR_BOX_LANDMARKS = np.array(

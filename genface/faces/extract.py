@@ -25,12 +25,12 @@ from genface.faces.align import (
 )
 from genface.faces.detect import Face, FaceDetector, FaceEmbedder
 from genface.faces.io import IMAGE_EXTS, MediaError, VideoReader, is_video, list_images, read_image
+from genface.faces.options import SELECT_MODES  # re-exported here (one home: faces/options.py)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["extract_faces", "iter_frames", "select_faces", "skipped_files", "SELECT_MODES", "ALIGNMENTS_NAME"]
 
-SELECT_MODES = ("largest", "all", "match")
 ALIGNMENTS_NAME = "alignments.json"
 
 

@@ -21,7 +21,22 @@ rosinality                          genface
 =================================  ========================================
 
 The modulated conv weights lose rosinality's leading batch axis ``(1, out, in, k, k)``;
-ToRGB biases ``(1, 3, 1, 1)`` become ``(3,)``. The discriminator is not mapped yet.
+ToRGB biases ``(1, 3, 1, 1)`` become ``(3,)``.
+
+The discriminator ``d`` (:func:`discriminator_from_rosinality`) is the same residual network
+as genface's :class:`~genface.models.stylegan2.StyleGAN2Discriminator` (Fig. 7c, mbstd group 4,
+one feature; the same blur padding before each stride-2 conv):
+
+====================================================  =======================================
+rosinality                                             genface
+====================================================  =======================================
+``convs.0.0.weight`` / ``convs.0.1.bias``              ``from_rgb.weight`` / ``.bias``
+``convs.{k}.conv1.0.weight`` / ``.conv1.1.bias``       ``blocks.{k - 1}.conv0.weight`` / ``.bias``
+``convs.{k}.conv2.1.weight`` / ``.conv2.2.bias``       ``blocks.{k - 1}.conv1.1.weight`` / ``.bias``
+``convs.{k}.skip.1.weight``                            ``blocks.{k - 1}.skip.1.weight``
+``final_conv.0.weight`` / ``final_conv.1.bias``        ``conv.weight`` / ``.bias``
+``final_linear.0`` / ``final_linear.1``                ``fc`` / ``out``
+====================================================  =======================================
 """
 
 from __future__ import annotations
@@ -33,7 +48,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["rosinality_to_genface", "stylegan2_from_rosinality", "generator_from_genface_state"]
+__all__ = ["rosinality_to_genface", "stylegan2_from_rosinality", "generator_from_genface_state",
+           "rosinality_d_to_genface", "discriminator_from_rosinality", "discriminator_from_genface_state"]
 
 
 def rosinality_to_genface(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -120,5 +136,73 @@ def generator_from_genface_state(mapped: dict[str, torch.Tensor], w_avg: torch.T
     bad = {k: (tuple(mapped[k].shape), tuple(s)) for k, s in want.items() if k in mapped and mapped[k].shape != s}
     if bad:
         raise ValueError(f"the weights do not fit a genface StyleGAN2 of these widths: {bad}")
+    net.load_state_dict(mapped, strict=True)
+    return net.eval()
+
+
+def rosinality_d_to_genface(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a rosinality ``Discriminator`` state dict to genface ``StyleGAN2Discriminator`` keys."""
+    fixed = {"convs.0.0.weight": "from_rgb.weight", "convs.0.1.bias": "from_rgb.bias",
+             "final_conv.0.weight": "conv.weight", "final_conv.1.bias": "conv.bias",
+             "final_linear.0.weight": "fc.weight", "final_linear.0.bias": "fc.bias",
+             "final_linear.1.weight": "out.weight", "final_linear.1.bias": "out.bias"}
+    block = {"conv1.0.weight": "conv0.weight", "conv1.1.bias": "conv0.bias",
+             "conv2.1.weight": "conv1.1.weight", "conv2.2.bias": "conv1.1.bias",
+             "skip.1.weight": "skip.1.weight"}
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        if key.endswith(".kernel"):  # FIR blur kernels: genface rebuilds them from blur_kernel
+            continue
+        if key in fixed:
+            out[fixed[key]] = value
+            continue
+        m = re.fullmatch(r"convs\.(\d+)\.(.+)", key)
+        if not m or int(m[1]) < 1 or m[2] not in block:
+            raise ValueError(f"unexpected rosinality discriminator tensor {key!r}")
+        out[f"blocks.{int(m[1]) - 1}.{block[m[2]]}"] = value
+    return out
+
+
+def discriminator_from_rosinality(checkpoint: str | Path | dict[str, Any], key: str = "d", **config: Any):
+    """Build a :class:`~genface.models.stylegan2.StyleGAN2Discriminator` from a rosinality checkpoint.
+
+    Args:
+        checkpoint: a ``.pt`` file (read with ``torch.load(weights_only=True)``) or its loaded dict.
+        key: the discriminator's entry (``"d"``); a bare state dict is used as it is.
+        **config: :class:`~genface.models.stylegan2.StyleGAN2Config` fields the weights do not
+            tell (``mbstd_group_size``: rosinality's 4 is genface's default; ``blur_kernel``).
+    """
+    ckpt = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu",
+                                                                      weights_only=True)
+    sd = ckpt[key] if key in ckpt else ckpt
+    return discriminator_from_genface_state(rosinality_d_to_genface(sd), **config)
+
+
+def discriminator_from_genface_state(mapped: dict[str, torch.Tensor], **config: Any):
+    """A :class:`~genface.models.stylegan2.StyleGAN2Discriminator` whose widths, resolution and
+    minibatch-stddev channels are read from a state dict in genface's names, with those weights.
+
+    Args:
+        mapped: the state dict (genface keys).
+        **config: further :class:`~genface.models.stylegan2.StyleGAN2Config` fields.
+    """
+    from genface.models.stylegan2 import StyleGAN2Discriminator
+
+    n_blocks = 1 + max(int(m[1]) for k in mapped if (m := re.match(r"blocks\.(\d+)\.", k)))
+    resolution = 2 ** (n_blocks + 2)
+    c = {resolution: mapped["from_rgb.weight"].shape[0]}
+    for i in range(n_blocks):  # block i: resolution / 2**i -> resolution / 2**(i + 1)
+        c[resolution // 2 ** (i + 1)] = mapped[f"blocks.{i}.conv1.1.weight"].shape[0]
+    channel_max = max(c.values())
+    narrow = [r * ch for r, ch in c.items() if ch < channel_max]
+    channel_base = min(narrow) if narrow else channel_max * resolution
+    c4 = mapped["conv.weight"].shape[0]
+    net = StyleGAN2Discriminator(resolution=resolution, img_channels=mapped["from_rgb.weight"].shape[1],
+                                 channel_base=channel_base, channel_max=channel_max,
+                                 **{"mbstd_num_channels": mapped["conv.weight"].shape[1] - c4, **config})
+    want = {k: v.shape for k, v in net.state_dict().items()}
+    bad = {k: (tuple(mapped[k].shape), tuple(s)) for k, s in want.items() if k in mapped and mapped[k].shape != s}
+    if bad:
+        raise ValueError(f"the weights do not fit a genface StyleGAN2 discriminator of these widths: {bad}")
     net.load_state_dict(mapped, strict=True)
     return net.eval()
