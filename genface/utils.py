@@ -2,12 +2,19 @@
 
 :func:`require` is the one place optional dependencies are imported: a missing one fails with
 a one-line message that names the extra to install (``pip install 'genface[faces]'``).
+:func:`seeded_randn` draws the seeded latents of every model, :func:`atomic_write_bytes` /
+:func:`atomic_write_text` write every file that must not be seen half-written, and
+:func:`cache_dir` resolves ``GENFACE_CACHE`` for every cache. torch is imported inside the
+functions that need it, so that importing this module stays cheap (CLI ``--help``).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 #: The extra of ``pyproject.toml`` that installs each optional top-level module.
 EXTRAS: dict[str, str] = {
@@ -53,3 +60,43 @@ def require(module: str, extra: str | None = None, *, feature: str | None = None
         raise MissingExtraError(
             f"{feature or module} needs {missing!r}, which is not installed: "
             f"pip install 'genface[{extra}]'", name=missing) from e
+
+
+def seeded_randn(*shape: int, seed: int | None = None, device: Any = "cpu") -> Any:
+    """Standard normal samples; a given ``seed`` makes them the same on every call and machine.
+
+    The numbers are drawn on the CPU (so a seed gives the same latents on CPU and CUDA) and
+    then moved to ``device``. ``seed=None`` draws from the global generator.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.randn(*shape, generator=gen).to(device)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``<path>.tmp`` and rename it into place: readers see the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write_bytes` for text (UTF-8)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def cache_dir(*parts: str, create: bool = True) -> Path:
+    """The genface cache folder (``$GENFACE_CACHE``, default ``~/.cache/genface``), or a sub-folder.
+
+    Args:
+        *parts: sub-folders below the cache root.
+        create: make the folder if it does not exist.
+    """
+    root = os.environ.get("GENFACE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "genface")
+    path = Path(root).expanduser().joinpath(*parts)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -30,6 +30,13 @@ from genface import provenance
 from genface.errors import PretrainedError
 from genface.models.card import write_model_card
 from genface.nn.latent import GANWrapperAPI
+from genface.utils import seeded_randn  # noqa: F401  (re-exported: models import it from here)
+
+#: config fields that older genface versions wrote and that moved elsewhere: dropped when a saved
+#: ``config.json`` is loaded, named with their new home when a config is built with them.
+RETIRED_CONFIG_KEYS: dict[str, str] = {
+    "style_mixing_prob": "a training knob now: model.objective.style_mixing_prob (genface.training.objective)",
+}
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -47,8 +54,9 @@ def build_config(config_class: type, config: Any = None, **overrides: Any):
     valid = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(base) - valid)
     if unknown:
+        moved = "".join(f"; {k} is {RETIRED_CONFIG_KEYS[k]}" for k in unknown if k in RETIRED_CONFIG_KEYS)
         raise TypeError(
-            f"{config_class.__name__} got unknown field(s) {unknown}; valid fields: {sorted(valid)}"
+            f"{config_class.__name__} got unknown field(s) {unknown}; valid fields: {sorted(valid)}{moved}"
         )
     return config_class(**base)
 
@@ -170,6 +178,7 @@ class PretrainedMixin:
             raise PretrainedError(f"{cfg_path} holds a {meta['class']}, not a {expected}: load it "
                                   f"with {meta['class'].rpartition('.')[2]}.from_pretrained")
         valid = [f.name for f in dataclasses.fields(cls.config_class)]
+        meta["config"] = {k: v for k, v in meta["config"].items() if k not in RETIRED_CONFIG_KEYS or k in valid}
         unknown = [k for k in meta["config"] if k not in valid]
         if unknown:
             hints = "".join(_suggest(k, valid) for k in unknown[:1])
@@ -195,16 +204,6 @@ class PretrainedMixin:
             raise PretrainedError(f"{w_path} does not fit the model described by {cfg_path.name} "
                                   f"({' '.join(first)[:300]}); the two files come from different models: {fix}") from e
         return model.to(map_location)
-
-
-def seeded_randn(*shape: int, seed: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Standard normal samples; a given ``seed`` makes them the same on every call and machine.
-
-    The numbers are drawn on the CPU (so a seed gives the same latents on CPU and CUDA) and
-    then moved to ``device``. ``seed=None`` draws from the global generator.
-    """
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    return torch.randn(*shape, generator=gen).to(device)
 
 
 def check_resolution(resolution: int, valid: tuple[int, ...], model: str) -> int:

@@ -133,7 +133,7 @@ class ProGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
         self.upsample = Upsample(cfg.resample)
 
     def mapping(self, z: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, update_w_avg: bool | None = None) -> torch.Tensor:
+                truncation_cutoff: int | None = None, update_w_avg: bool = False) -> torch.Tensor:
         """``z`` ``(N, z_dim)`` -> ``ws`` ``(N, 1, z_dim)``: the (pixel-normalised) latent times ``psi``.
 
         ``truncation_cutoff`` and ``update_w_avg`` exist for API parity and are ignored.

@@ -53,7 +53,6 @@ class StyleGAN2Config:
     channel_max: int = 512  # cap on channels per layer
     blur_kernel: tuple[int, ...] = (1, 3, 3, 1)  # FIR taps for up/down-sampling
     fused_modconv: bool | None = None  # modulated conv as one grouped conv (True) or activation scaling (False); None = grouped in eval, scaling in training (NVlabs)
-    style_mixing_prob: float = 0.9  # mixing regularisation probability in training mode; 0 = off
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
 
@@ -170,20 +169,21 @@ class StyleGAN2Generator(PretrainedMixin, GeneratorAPI, nn.Module):
                                       normalize_z=True, w_avg_beta=cfg.w_avg_beta, num_ws=self.num_ws)
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                noise_mode: str = "random", mixing_prob: float | None = None) -> torch.Tensor:
-        """``G(z)`` -> images ``(N, C, R, R)``.
+                noise_mode: str = "random", mixing_prob: float = 0.0, update_w_avg: bool = False
+                ) -> torch.Tensor:
+        """``G(z)`` -> images ``(N, C, R, R)``; the same in train and eval mode.
 
         Args:
             z: ``(N, z_dim)`` latents.
             truncation_psi: truncation ``psi`` (1.0 = none).
             truncation_cutoff: truncate only the first ws rows; ``None`` = all.
             noise_mode: ``"random"``, ``"const"`` or ``"none"``.
-            mixing_prob: style-mixing probability for this batch; ``None`` =
-                ``config.style_mixing_prob`` in training mode and 0 in eval mode.
+            mixing_prob: style-mixing probability for this batch (the training module passes
+                ``objective.style_mixing_prob`` in training passes); 0 = no mixing.
+            update_w_avg: update the mapping's ``w_avg`` with this batch (NVlabs ``update_emas``).
         """
-        ws = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        if mixing_prob is None:
-            mixing_prob = self.config.style_mixing_prob if self.training else 0.0
+        ws = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_w_avg=update_w_avg)
         ws = self.mixing_regularization(z, ws, mixing_prob, truncation_psi=truncation_psi,
                                         truncation_cutoff=truncation_cutoff, update_w_avg=False)
         return self.synthesis(ws, noise_mode=noise_mode)
