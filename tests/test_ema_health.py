@@ -7,8 +7,8 @@ import torch
 from omegaconf import open_dict
 
 from genface.cli.train import train
-from genface.training.objective import GeneratorEMA, ema_beta
 from genface.training.health import STATUSES, Health, assess_health, sample_stats
+from genface.training.objective import GeneratorEMA, ema_beta
 
 # -- ema_kimg ------------------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ def net_state(path: Path) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------------------------------------
 
 RESUME_ARGS = ["trainer.max_steps=40", "trainer.val_check_interval=10",
-               "callbacks.model_checkpoint.every_n_train_steps=4", "callbacks.ema.decay=0.5"]
+               "callbacks.model_checkpoint.every_n_train_steps=4", "model.ema_kimg=0.01"]
 
 
 @pytest.mark.slow

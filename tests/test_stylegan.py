@@ -9,6 +9,7 @@ import torch
 from genface.models.progan import ProGAN
 from genface.models.stylegan import (
     ABLATION_CONFIGS,
+    ABLATION_STYLE_MIXING,
     StyleGAN,
     StyleGANConfig,
     StyleGANDiscriminator,
@@ -84,7 +85,7 @@ def test_ablation_switches_real_components():
             const=any(isinstance(m, ConstantInput) for m in mods),
             noise=any(isinstance(m, NoiseInjection) for m in mods),
             resample=g.synthesis.upsample.mode,
-            mixing=g.config.style_mixing_prob,
+            mixing=ABLATION_STYLE_MIXING[name],  # a training knob (objective.style_mixing_prob)
         )
 
     a, b, c, d, e, f = (kinds(k) for k in "ABCDEF")
@@ -192,7 +193,8 @@ def test_generate_and_interpolate(cls, kw):
 
 
 @pytest.mark.parametrize("cls,kw", [(StyleGANGenerator, TINY), (StyleGAN2Generator, TINY2)])
-def test_w_avg_tracked_in_training_only(cls, kw):
+def test_w_avg_tracked_only_when_asked(cls, kw):
+    """``update_w_avg`` (NVlabs' ``update_emas``) decides, not the train/eval mode."""
     g = cls(resolution=8, **kw)
     g.eval()
     g(torch.randn(4, 32))
@@ -200,6 +202,9 @@ def test_w_avg_tracked_in_training_only(cls, kw):
     assert torch.count_nonzero(g.mapping.w_avg) == 0
     g.train()
     g(torch.randn(4, 32))
+    assert torch.count_nonzero(g.mapping.w_avg) == 0
+    g.eval()
+    g(torch.randn(4, 32), update_w_avg=True)
     assert torch.count_nonzero(g.mapping.w_avg) > 0
 
 

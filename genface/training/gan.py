@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -104,6 +105,22 @@ class GANModule(GenerativeModule):
         self.iteration = 0  # batches trained on; saved in checkpoints
         self.ema = GeneratorEMA(ema_kimg, ema_rampup) if ema_kimg is not None else None
         self.G_ema = GeneratorEMA.copy_of(net.generator) if self.ema is not None else None
+
+    def train(self, mode: bool = True):
+        """As ``nn.Module.train``, but ``G_ema`` stays in eval mode (it is never trained; NVlabs
+        keeps ``G_ema`` in eval mode too)."""
+        super().train(mode)
+        if self.G_ema is not None:
+            self.G_ema.eval()
+        return self
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        # Lightning warns about modules in eval mode at the start of training; G_ema is meant to
+        # be. Hide the warning only when G_ema's modules are the only ones in eval mode.
+        others = [n for n, m in self.named_modules() if not m.training and not n.startswith("G_ema")]
+        if self.G_ema is not None and not others:
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
     def mixes_styles(self) -> bool:
         """Whether :meth:`generator_forward` applies ``objective.style_mixing_prob`` (StyleGAN's modules)."""
