@@ -206,13 +206,6 @@ class PretrainedMixin:
         return model.to(map_location)
 
 
-def check_resolution(resolution: int, valid: tuple[int, ...], model: str) -> int:
-    """Raise a clear error unless ``resolution`` is one of ``valid``."""
-    if resolution not in valid:
-        raise ValueError(f"{model} supports resolutions {list(valid)}, got {resolution}")
-    return resolution
-
-
 class GANPair(PretrainedMixin, GANWrapperAPI, nn.Module):
     """A generator + discriminator pair built from one dataclass config (ProGAN, StyleGAN, StyleGAN2).
 

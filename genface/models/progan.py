@@ -53,6 +53,9 @@ class ProGANConfig:
     mbstd_group_size: int = 4  # samples per minibatch-stddev group (§3)
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = no minibatch-stddev layer
 
+    def __post_init__(self):
+        check_resolution(self.resolution, model="ProGAN")
+
     def channels(self) -> dict[int, int]:
         """Feature maps per resolution ``{4: ..., 8: ..., ..., resolution: ...}``."""
         return {stage_resolution(k): progan_channels(stage_resolution(k), self.fmap_base, self.fmap_max)
@@ -121,7 +124,6 @@ class ProGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
     def __init__(self, config: ProGANConfig | None = None, **overrides):
         super().__init__()
         self.config = cfg = build_config(ProGANConfig, config, **overrides)
-        check_resolution(cfg.resolution)
         self.z_dim, self.num_ws, self.img_channels = cfg.z_dim, 1, cfg.img_channels
         self.resolution, self.num_stages = cfg.resolution, num_stages(cfg.resolution)
         ch = [cfg.channels()[stage_resolution(k)] for k in range(self.num_stages)]

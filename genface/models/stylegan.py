@@ -81,6 +81,7 @@ class StyleGANConfig:
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
 
     def __post_init__(self):
+        check_resolution(self.resolution, model="StyleGAN")
         if self.resample not in RESAMPLE_MODES:
             raise ValueError(f"unknown resample {self.resample!r}; valid: {list(RESAMPLE_MODES)}")
         if self.mapping_layers == 0 and self.z_dim != self.w_dim:
@@ -179,7 +180,7 @@ class StyleGANSynthesis(nn.Module):
     def __init__(self, config: StyleGANConfig):
         super().__init__()
         cfg = config
-        self.resolution, self.num_stages = check_resolution(cfg.resolution), num_stages(cfg.resolution)
+        self.resolution, self.num_stages = cfg.resolution, num_stages(cfg.resolution)
         self.w_dim, self.img_channels = cfg.w_dim, cfg.img_channels
         self.num_ws = 2 * self.num_stages
         ch = [cfg.channels()[stage_resolution(k)] for k in range(self.num_stages)]

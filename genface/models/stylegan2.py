@@ -57,6 +57,7 @@ class StyleGAN2Config:
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
 
     def __post_init__(self):
+        check_resolution(self.resolution, model="StyleGAN2")
         self.blur_kernel = tuple(self.blur_kernel)  # JSON round trips give lists
 
     def channels(self, res: int) -> int:
@@ -118,7 +119,7 @@ class StyleGAN2Synthesis(nn.Module):
     def __init__(self, config: StyleGAN2Config):
         super().__init__()
         cfg = config
-        self.resolution = check_resolution(cfg.resolution)
+        self.resolution = cfg.resolution
         self.w_dim, self.img_channels = cfg.w_dim, cfg.img_channels
         log2 = int(math.log2(cfg.resolution))
         self.num_ws = 2 * log2 - 2
@@ -231,7 +232,7 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
     def __init__(self, config: StyleGAN2Config | None = None, **overrides):
         super().__init__()
         self.config = cfg = build_config(StyleGAN2Config, config, **overrides)
-        self.resolution = check_resolution(cfg.resolution)
+        self.resolution = cfg.resolution
         self.img_channels = cfg.img_channels
         log2 = int(math.log2(cfg.resolution))
         self.from_rgb = EqualConv2d(cfg.img_channels, cfg.channels(cfg.resolution), 1, activation="lrelu")

@@ -26,10 +26,16 @@ __all__ = [
 SQRT2 = math.sqrt(2)
 
 
-def check_resolution(resolution: int, low: int = 8, high: int = 1024) -> int:
-    """Return ``resolution`` if it is a power of two in ``[low, high]``, else raise."""
-    if resolution < low or resolution > high or resolution & (resolution - 1):
-        raise ValueError(f"resolution must be a power of two in [{low}, {high}], got {resolution}")
+def check_resolution(resolution: int, low: int = 8, high: int = 1024, model: str = "") -> int:
+    """Return ``resolution`` if it is a power of two in ``[low, high]``, else raise.
+
+    The one resolution rule of genface's models: each model config calls it once, in its
+    ``__post_init__`` (DCGAN and the VAE: 32..128; ProGAN, StyleGAN, StyleGAN2: 8..1024).
+    """
+    if not isinstance(resolution, int) or resolution < low or resolution > high or resolution & (resolution - 1):
+        valid = [2**k for k in range(low.bit_length() - 1, high.bit_length())]
+        who = f"{model} supports resolutions {valid}: " if model else ""
+        raise ValueError(f"{who}resolution must be a power of two in [{low}, {high}], got {resolution}")
     return resolution
 
 

@@ -250,13 +250,19 @@ class GANModule(GenerativeModule):
 
     @torch.no_grad()
     def sample_images(self, n: int, seed: int = 0, z: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` images in [-1, 1] from ``G_ema``: ``seed`` fixes ``z`` and every other draw (the
+        StyleGANs' noise inputs), on a forked RNG, so that sampling leaves training's RNG alone.
+        Clamped, as ProGAN's and the StyleGANs' outputs are linear (no tanh)."""
         g = self.sampling_generator()
         if z is None:
             z = seeded_randn(n, self.net.z_dim, seed=seed)
         was = g.training
         g.eval()
+        devices = [self.device] if self.device.type == "cuda" else []
         try:
-            return self._generate_with(g, z.to(self.device))
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                return self._generate_with(g, z.to(self.device)).clamp(-1, 1)
         finally:
             g.train(was)
 
