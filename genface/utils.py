@@ -96,6 +96,7 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
         create: make the folder if it does not exist.
     """
     root = os.environ.get("GENFACE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "genface")
+    # GENFACE_CACHE names genface's cache root: data (synthetic, folder, celeba), metrics, provenance
     path = Path(root).expanduser().joinpath(*parts)
     if create:
         path.mkdir(parents=True, exist_ok=True)

@@ -21,16 +21,15 @@ from genface.training.progan import (
     fade_real,
 )
 from genface.training.stylegan import StyleGAN2Module, StyleGANModule, path_length_penalty
-from tests.conftest import TINY, TINY_MODEL
+from tests.conftest import TINY, TINY_TABLE
 
-# Tiny widths: conftest.TINY_MODEL (progan/stylegan/stylegan2)
-TINY_STYLE = {m: TINY_MODEL[m] for m in ("progan", "stylegan", "stylegan2")}
-TINY_ABLATION = ["model.net.fmap_base=64", "model.net.fmap_max=16", "model.net.z_dim=16", "model.net.w_dim=16",
-                 "model.fade_images=16", "model.stable_images=16"]
+# Tiny widths: the stylegan row of the one TINY table (tests/conftest.py), 16 images per phase
+TINY_ABLATION = TINY_TABLE["stylegan"].overrides(fade_images=16, stable_images=16)
+STYLE_MODELS = ("progan", "stylegan", "stylegan2")
 
 
 def style_cfg(make_cfg, model, *extra, **kw):
-    assert TINY_STYLE[model]  # make_cfg adds TINY + TINY_MODEL[model]
+    assert model in STYLE_MODELS  # make_cfg adds TINY + the model's TINY_TABLE row
     return make_cfg(model, *extra, **kw)
 
 

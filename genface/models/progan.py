@@ -26,6 +26,7 @@ from genface.nn.progressive import (
     ProgressiveDiscriminator,
     check_resolution,
     check_stage,
+    fade_in_synthesis,
     num_stages,
     progan_channels,
     stage_resolution,
@@ -160,15 +161,10 @@ class ProGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
         if ws.ndim != 3 or ws.shape[1:] != (1, self.z_dim):
             raise ValueError(f"ProGAN expected ws of shape (N, 1, {self.z_dim}), got {tuple(ws.shape)}")
         stage = check_stage(stage, self.num_stages)
-        x = self.blocks[0](ws[:, 0])
-        for k in range(1, stage):
-            x = self.blocks[k](x)
-        if stage == 0:
-            return self.to_rgb[0](x)
-        y = self.to_rgb[stage](self.blocks[stage](x))
-        if alpha < 1:
-            y = torch.lerp(self.upsample(self.to_rgb[stage - 1](x)), y, float(alpha))
-        return y
+        def block(k, x):
+            return self.blocks[0](ws[:, 0]) if k == 0 else self.blocks[k](x)
+
+        return fade_in_synthesis(block, self.to_rgb, self.upsample, stage, alpha)
 
     def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float = 1.0,
                 truncation_psi: float = 1.0) -> torch.Tensor:
@@ -190,7 +186,8 @@ class ProGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
     config_class = ProGANConfig
 
     def __init__(self, config: ProGANConfig | None = None, **overrides):
-        cfg = build_config(ProGANConfig, config, **overrides)
+        # config_class: StyleGANDiscriminator is this class with StyleGAN's config
+        cfg = build_config(self.config_class, config, **overrides)
         super().__init__(cfg.resolution, cfg.channels(), cfg.img_channels, cfg.resample,
                          cfg.mbstd_group_size, cfg.mbstd_num_channels)
         self.config = cfg

@@ -41,12 +41,13 @@ import torch
 from torch import nn
 
 from genface.models.base import GANPair, PretrainedMixin, build_config
+from genface.models.progan import ProGANDiscriminator
 from genface.nn.equalized import EqualConv2d, EqualLinear
 from genface.nn.latent import GeneratorAPI
 from genface.nn.progressive import (
-    ProgressiveDiscriminator,
     check_resolution,
     check_stage,
+    fade_in_synthesis,
     num_stages,
     progan_channels,
     stage_resolution,
@@ -93,21 +94,19 @@ class StyleGANConfig:
                 for k in range(num_stages(self.resolution))}
 
 
+def _ablation_configs() -> dict[str, dict]:
+    """Table 1's rows, each the previous one plus its change (as configs/experiment/stylegan_ablation)."""
+    rows = {"A": dict(mapping_layers=0, use_styles=False, const_input=False, use_noise=False, resample="nearest")}
+    changes = {"B": dict(resample="bilinear"), "C": dict(mapping_layers=8, use_styles=True),
+               "D": dict(const_input=True), "E": dict(use_noise=True),
+               "F": {}}  # F adds mixing regularisation: a training knob (ABLATION_STYLE_MIXING)
+    for name, change in changes.items():
+        rows[name] = {**rows[chr(ord(name) - 1)], **change}
+    return rows
+
+
 #: StyleGAN Table 1 ablation configs as overrides of :class:`StyleGANConfig` (see module docstring).
-ABLATION_CONFIGS: dict[str, dict] = {
-    "A": dict(mapping_layers=0, use_styles=False, const_input=False, use_noise=False,
-              resample="nearest"),
-    "B": dict(mapping_layers=0, use_styles=False, const_input=False, use_noise=False,
-              resample="bilinear"),
-    "C": dict(mapping_layers=8, use_styles=True, const_input=False, use_noise=False,
-              resample="bilinear"),
-    "D": dict(mapping_layers=8, use_styles=True, const_input=True, use_noise=False,
-              resample="bilinear"),
-    "E": dict(mapping_layers=8, use_styles=True, const_input=True, use_noise=True,
-              resample="bilinear"),
-    "F": dict(mapping_layers=8, use_styles=True, const_input=True, use_noise=True,
-              resample="bilinear"),
-}
+ABLATION_CONFIGS: dict[str, dict] = _ablation_configs()
 
 
 #: StyleGAN Table 1: the style-mixing probability each config trains with (objective.style_mixing_prob).
@@ -219,15 +218,8 @@ class StyleGANSynthesis(nn.Module):
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"synthesis expected ws of shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
         stage = check_stage(stage, self.num_stages)
-        x = self._block(0, None, ws, noise_mode)
-        for k in range(1, stage):
-            x = self._block(k, x, ws, noise_mode)
-        if stage == 0:
-            return self.to_rgb[0](x)
-        y = self.to_rgb[stage](self._block(stage, x, ws, noise_mode))
-        if alpha < 1:
-            y = torch.lerp(self.upsample(self.to_rgb[stage - 1](x)), y, float(alpha))
-        return y
+        return fade_in_synthesis(lambda k, x: self._block(k, x, ws, noise_mode), self.to_rgb, self.upsample,
+                                 stage, alpha)
 
 
 class StyleGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
@@ -281,7 +273,7 @@ class StyleGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
         return self.synthesis(ws, stage=stage, alpha=alpha, noise_mode=noise_mode)
 
 
-class StyleGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
+class StyleGANDiscriminator(ProGANDiscriminator):
     """StyleGAN discriminator: ProGAN's (Table 2) with the configured resampling (App. C).
 
     ``D(x, stage, alpha)`` -> ``(N, 1)`` raw scores; layout in
@@ -293,12 +285,6 @@ class StyleGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
     """
 
     config_class = StyleGANConfig
-
-    def __init__(self, config: StyleGANConfig | None = None, **overrides):
-        cfg = build_config(StyleGANConfig, config, **overrides)
-        super().__init__(cfg.resolution, cfg.channels(), cfg.img_channels, cfg.resample,
-                         cfg.mbstd_group_size, cfg.mbstd_num_channels)
-        self.config = cfg
 
 
 class StyleGAN(GANPair):

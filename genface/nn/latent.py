@@ -16,6 +16,8 @@ import contextlib
 
 import torch
 
+from genface.utils import seeded_randn
+
 __all__ = ["slerp", "lerp", "mix_ws", "GeneratorAPI", "GANWrapperAPI", "INTERPOLATION_SPACES"]
 
 #: Spaces :meth:`GeneratorAPI.interpolate` walks in.
@@ -82,8 +84,7 @@ class GeneratorAPI:
 
     def sample_z(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``(n, z_dim)`` standard normal latents on the model's device (``seed`` = reproducible)."""
-        g = torch.Generator().manual_seed(seed) if seed is not None else None
-        return torch.randn(n, self.z_dim, generator=g).to(self._device())
+        return seeded_randn(n, self.z_dim, seed=seed, device=self._device())
 
     @torch.no_grad()
     def generate(self, n: int, truncation_psi: float = 1.0, seed: int | None = None,

@@ -167,8 +167,9 @@ class ProGANModule(GANModule):
 
     Args:
         net: the progressive GAN.
-        fade_images: real images per fade-in phase (ProGAN: 800k); 0 = no fade.
-        stable_images: real images per stabilisation phase (ProGAN: 800k).
+        fade_images: real images per fade-in phase; 0 = no fade; ``None`` = the paper's
+            (``default_phase_images``: ProGAN 800k, StyleGAN 600k).
+        stable_images: real images per stabilisation phase; ``None`` = the paper's.
         start_stage: first stage trained (0 = 4x4).
         growing: False = no progressive growing: train at the final resolution from the start.
         batch_sizes: ``{resolution: batch size}``; ``None`` = the datamodule's batch everywhere.
@@ -187,7 +188,10 @@ class ProGANModule(GANModule):
 
     default_objective: ClassVar[dict[str, Any]] = {"loss": "wgan", "gp_weight": 10.0, "drift": 0.001}
 
-    def __init__(self, net: torch.nn.Module, fade_images: int = 800_000, stable_images: int = 800_000,
+    #: images per fade-in and per stabilisation phase in the paper (ProGAN App. A.1)
+    default_phase_images: ClassVar[int] = 800_000
+
+    def __init__(self, net: torch.nn.Module, fade_images: int | None = None, stable_images: int | None = None,
                  start_stage: int = 0, growing: bool = True, batch_sizes: dict[int, int] | None = None,
                  objective: GANObjective | Mapping[str, Any] | None = None, lr_g: float = 1e-3,
                  lr_d: float = 1e-3, betas: tuple[float, float] = (0.0, 0.99), ema_kimg: float | None = 10.0,
@@ -197,7 +201,9 @@ class ProGANModule(GANModule):
                          ema_rampup=ema_rampup, nan_policy=nan_policy)
         self.resolution = int(net.generator.resolution)
         last = num_stages(self.resolution) - 1
-        self.schedule = GrowthSchedule(self.resolution, fade_images, stable_images,
+        phase = self.default_phase_images
+        self.schedule = GrowthSchedule(self.resolution, phase if fade_images is None else fade_images,
+                                       phase if stable_images is None else stable_images,
                                        start_stage if growing else last)
         self.batch_sizes = _batch_sizes(batch_sizes)
         self.images_seen = 0  # real images shown to D; saved in checkpoints

@@ -29,12 +29,13 @@ __all__ = ["StyleGANModule", "StyleGAN2Module", "path_length_penalty"]
 
 class StyleGANModule(ProGANModule):
     """StyleGAN training (StyleGAN §2, App. C): a :class:`ProGANModule` with StyleGAN's loss,
-    style mixing and sampling options.
+    style mixing and sampling options; it takes :class:`ProGANModule`'s arguments, with these
+    defaults:
 
     Args:
         net: a :class:`~genface.models.stylegan.StyleGAN` (any Table 1 config) or a ProGAN.
-        fade_images: real images per fade-in phase (StyleGAN: 600k).
-        stable_images: real images per stabilisation phase (StyleGAN: 600k).
+        fade_images: real images per fade-in phase (``None`` = StyleGAN's 600k).
+        stable_images: real images per stabilisation phase (``None`` = StyleGAN's 600k).
         start_stage: first stage trained (0 = 4x4; StyleGAN started at 8x8).
         growing: False = train at the final resolution from the start.
         batch_sizes: ``{resolution: batch size}`` (batches are sliced); ``None`` = the datamodule's.
@@ -54,17 +55,7 @@ class StyleGANModule(ProGANModule):
     default_objective: ClassVar[dict[str, Any]] = {"loss": "non_saturating", "r1_gamma": 10.0,
                                                    "style_mixing_prob": 0.9}
 
-    def __init__(self, net: torch.nn.Module, fade_images: int = 600_000, stable_images: int = 600_000,
-                 start_stage: int = 0, growing: bool = True, batch_sizes: dict[int, int] | None = None,
-                 objective: GANObjective | Mapping[str, Any] | None = None, lr_g: float = 1e-3,
-                 lr_d: float = 1e-3, betas: tuple[float, float] = (0.0, 0.99), ema_kimg: float | None = 10.0,
-                 ema_rampup: float | None = 0.05, sample_truncation_psi: float = 1.0,
-                 sample_truncation_cutoff: int | None = None, nan_policy: str = "stop"):
-        super().__init__(net, fade_images=fade_images, stable_images=stable_images, start_stage=start_stage,
-                         growing=growing, batch_sizes=batch_sizes, objective=objective, lr_g=lr_g, lr_d=lr_d,
-                         betas=betas, ema_kimg=ema_kimg, ema_rampup=ema_rampup,
-                         sample_truncation_psi=sample_truncation_psi,
-                         sample_truncation_cutoff=sample_truncation_cutoff, nan_policy=nan_policy)
+    default_phase_images: ClassVar[int] = 600_000  # StyleGAN App. C: 600k images per phase
 
     def mixes_styles(self) -> bool:
         return getattr(self.net.generator, "num_ws", 1) > 1
