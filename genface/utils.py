@@ -10,8 +10,11 @@ functions that need it, so that importing this module stays cheap (CLI ``--help`
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -74,13 +77,32 @@ def seeded_randn(*shape: int, seed: int | None = None, device: Any = "cpu") -> A
     return torch.randn(*shape, generator=gen).to(device)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``<path>.tmp`` and rename it into place: readers see the old file or the new one."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends
+    without an error (``os.replace`` is atomic on POSIX), removed otherwise. Readers see the
+    old file or the new one, never half of one; the name is unique per process and call.
+
+    Example::
+
+        with atomic_path(out / "cache.pt") as tmp:
+            torch.save(obj, tmp)
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

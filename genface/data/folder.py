@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import os
-import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,7 @@ from rich.progress import (
 from torch.utils.data import Dataset
 
 from genface.errors import BadImageError, DataFolderError
+from genface.utils import atomic_path
 from genface.utils import cache_dir as genface_cache_dir
 
 #: File extensions :class:`FolderFaces` picks up (compared case-insensitively).
@@ -266,13 +266,8 @@ def cache_key(payload: dict[str, Any]) -> str:
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def cached(cache_file: Path | None, key: str, build: Callable[[], dict[str, Any]]):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from genface.utils import atomic_path
 from genface.utils import cache_dir as genface_cache_dir
 
 ENV_CACHE = "GENFACE_CACHE"
@@ -50,19 +49,12 @@ def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: 
     """Write a safetensors file atomically, with genface's ``synthetic`` provenance field."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(
             {k: v.detach().contiguous().cpu() for k, v in tensors.items()},
             tmp,
             metadata={"synthetic": "true", "writer": "genface.metrics", **metadata},
         )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,7 +29,11 @@ from genface import provenance
 from genface.errors import PretrainedError
 from genface.models.card import write_model_card
 from genface.nn.latent import GANWrapperAPI
-from genface.utils import seeded_randn  # noqa: F401  (re-exported: models import it from here)
+from genface.utils import (
+    atomic_path,
+    atomic_write_text,
+    seeded_randn,  # noqa: F401  (re-exported: models import it from here)
+)
 
 #: config fields that older genface versions wrote and that moved elsewhere: dropped when a saved
 #: ``config.json`` is loaded, named with their new home when a config is built with them.
@@ -84,7 +87,7 @@ def save_safetensors(state: dict[str, torch.Tensor], path: str | Path, metadata:
     map), so identical weights gave different files. Here the header is re-encoded with the
     metadata keys sorted (tensors stay in the library's order, sorted by dtype and name) and
     padded with spaces to a multiple of 8 bytes, as the format asks; the tensor bytes are the
-    library's. The file is written to ``<path>.tmp`` and renamed into place.
+    library's. The file is written beside ``path`` and renamed into place (:func:`genface.utils.atomic_path`).
     """
     blob = safetensors_bytes(state, metadata=metadata)
     n = int.from_bytes(blob[:8], "little")
@@ -92,13 +95,10 @@ def save_safetensors(state: dict[str, torch.Tensor], path: str | Path, metadata:
     ordered = {"__metadata__": dict(sorted(header.pop("__metadata__", {}).items())), **header}
     text = json.dumps(ordered, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(len(text).to_bytes(8, "little"))
         f.write(text)
         f.write(memoryview(blob)[8 + n:])
-    os.replace(tmp, path)
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -138,9 +138,7 @@ class PretrainedMixin:
             "config": dataclasses.asdict(self.config),
             "synthetic_generator": True,
         }
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        tmp.replace(directory / CONFIG_NAME)
+        atomic_write_text(directory / CONFIG_NAME, json.dumps(meta, indent=2))
         save_safetensors(state, directory / WEIGHTS_NAME,
                          metadata={"format": "pt", **provenance.model_metadata(self, state)})
         write_model_card(self, directory)  # README.md beside the weights (genface/models/card.py)
