@@ -11,6 +11,7 @@ functions that need it, so that importing this module stays cheap (CLI ``--help`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import os
 import uuid
@@ -63,6 +64,32 @@ def require(module: str, extra: str | None = None, *, feature: str | None = None
         raise MissingExtraError(
             f"{feature or module} needs {missing!r}, which is not installed: "
             f"pip install 'genface[{extra}]'", name=missing) from e
+
+
+#: config fields that older genface versions wrote and that moved elsewhere: dropped when a saved
+#: ``config.json`` is loaded, named with their new home when a config is built with them.
+RETIRED_CONFIG_KEYS: dict[str, str] = {
+    "style_mixing_prob": "a training knob now: model.objective.style_mixing_prob (genface.training.objective)",
+}
+
+
+def build_config(config_class: type, config: Any = None, **overrides: Any):
+    """Make a ``config_class`` instance from a dataclass, a mapping and/or keyword overrides.
+
+    Unknown keys raise :class:`TypeError` naming the valid fields.
+    """
+    base: dict[str, Any] = {}
+    if config is not None:
+        base = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    base.update(overrides)
+    valid = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(base) - valid)
+    if unknown:
+        moved = "".join(f"; {k} is {RETIRED_CONFIG_KEYS[k]}" for k in unknown if k in RETIRED_CONFIG_KEYS)
+        raise TypeError(
+            f"{config_class.__name__} got unknown field(s) {unknown}; valid fields: {sorted(valid)}{moved}"
+        )
+    return config_class(**base)
 
 
 def seeded_randn(*shape: int, seed: int | None = None, device: Any = "cpu") -> Any:

@@ -18,7 +18,6 @@ from genface.faces.align import (
 )
 from genface.faces.detect import Face, FaceDetector, FaceEmbedder, dlib_available
 from genface.faces.io import MediaError, VideoReader, VideoWriter
-from genface.faces.pairs import SwapPairDataset
 
 __all__ = [
     "DEFAULT_PADDING",
@@ -37,3 +36,13 @@ __all__ = [
     "VideoWriter",
     "SwapPairDataset",
 ]
+
+
+def __getattr__(name: str):
+    """``SwapPairDataset`` moved to :mod:`genface.data.pairs`; imported on first use so that
+    ``genface.faces`` does not import ``genface.data`` (data sits above faces)."""
+    if name == "SwapPairDataset":
+        from genface.data.pairs import SwapPairDataset
+
+        return SwapPairDataset
+    raise AttributeError(f"module 'genface.faces' has no attribute {name!r}")

@@ -28,40 +28,16 @@ from torch import nn
 from genface import provenance
 from genface.errors import PretrainedError
 from genface.models.card import write_model_card
-from genface.nn.latent import GANWrapperAPI
 from genface.utils import (
+    RETIRED_CONFIG_KEYS,
     atomic_path,
     atomic_write_text,
+    build_config,  # noqa: F401  (re-exported: its old home)
     seeded_randn,  # noqa: F401  (re-exported: models import it from here)
 )
 
-#: config fields that older genface versions wrote and that moved elsewhere: dropped when a saved
-#: ``config.json`` is loaded, named with their new home when a config is built with them.
-RETIRED_CONFIG_KEYS: dict[str, str] = {
-    "style_mixing_prob": "a training knob now: model.objective.style_mixing_prob (genface.training.objective)",
-}
-
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-
-
-def build_config(config_class: type, config: Any = None, **overrides: Any):
-    """Make a ``config_class`` instance from a dataclass, a mapping and/or keyword overrides.
-
-    Unknown keys raise :class:`TypeError` naming the valid fields.
-    """
-    base: dict[str, Any] = {}
-    if config is not None:
-        base = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    base.update(overrides)
-    valid = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(base) - valid)
-    if unknown:
-        moved = "".join(f"; {k} is {RETIRED_CONFIG_KEYS[k]}" for k in unknown if k in RETIRED_CONFIG_KEYS)
-        raise TypeError(
-            f"{config_class.__name__} got unknown field(s) {unknown}; valid fields: {sorted(valid)}{moved}"
-        )
-    return config_class(**base)
 
 
 def non_finite_tensors(named: dict[str, torch.Tensor]) -> list[str]:
@@ -204,12 +180,15 @@ class PretrainedMixin:
         return model.to(map_location)
 
 
-class GANPair(PretrainedMixin, GANWrapperAPI, nn.Module):
-    """A generator + discriminator pair built from one dataclass config (ProGAN, StyleGAN, StyleGAN2).
+class GANPair(PretrainedMixin, nn.Module):
+    """A generator + discriminator pair built from one dataclass config (DCGAN, ProGAN, StyleGAN,
+    StyleGAN2).
 
     Subclasses set ``config_class``, ``generator_class`` and ``discriminator_class``; both
-    networks are built from the same config. Calling the pair runs the generator, and the
-    notebook API (``generate``, ``mapping``, ``synthesis``, ...) delegates to it.
+    networks are built from the same config. Calling the pair runs the generator. The pairs
+    whose generators have the ws notebook API (``mapping``, ``synthesis``, ``style_mix``, ...)
+    add :class:`~genface.models.api.GANWrapperAPI` in front, which delegates it to the generator;
+    DCGAN, without ws, does not (so ``hasattr(net, "mapping")`` is false for it).
 
     Args:
         config: a ``config_class`` instance or mapping; ``None`` = the defaults.
@@ -224,3 +203,11 @@ class GANPair(PretrainedMixin, GANWrapperAPI, nn.Module):
         self.config = cfg = build_config(self.config_class, config, **overrides)
         self.generator = self.generator_class(cfg)
         self.discriminator = self.discriminator_class(cfg)
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.z_dim
+
+    def forward(self, z: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Run the generator: ``self.generator(z, **kwargs)``."""
+        return self.generator(z, **kwargs)

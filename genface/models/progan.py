@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genface.models.api import GANWrapperAPI, GeneratorAPI
 from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.nn.equalized import EqualConv2d, EqualLinear
-from genface.nn.latent import GeneratorAPI
 from genface.nn.progressive import (
     ProgressiveDiscriminator,
     check_resolution,
@@ -193,7 +193,7 @@ class ProGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
         self.config = cfg
 
 
-class ProGAN(GANPair):
+class ProGAN(GANWrapperAPI, GANPair):
     """ProGAN generator + discriminator pair (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Calling it runs the generator; ``generate``/``interpolate``/``mapping``/``synthesis``

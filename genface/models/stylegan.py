@@ -40,10 +40,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genface.models.api import GANWrapperAPI, GeneratorAPI
 from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.models.progan import ProGANDiscriminator
 from genface.nn.equalized import EqualConv2d, EqualLinear
-from genface.nn.latent import GeneratorAPI
 from genface.nn.progressive import (
     check_resolution,
     check_stage,
@@ -287,7 +287,7 @@ class StyleGANDiscriminator(ProGANDiscriminator):
     config_class = StyleGANConfig
 
 
-class StyleGAN(GANPair):
+class StyleGAN(GANWrapperAPI, GANPair):
     """StyleGAN generator + discriminator (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Args:

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genface.models.api import GANWrapperAPI, GeneratorAPI
 from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.nn.equalized import EqualConv2d, EqualLinear, leaky_relu
-from genface.nn.latent import GeneratorAPI
 from genface.nn.minibatch import MinibatchStdDev
 from genface.nn.progressive import check_resolution
 from genface.nn.resample import Blur
@@ -259,7 +259,7 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
         return self.out(self.fc(x.flatten(1)))
 
 
-class StyleGAN2(GANPair):
+class StyleGAN2(GANWrapperAPI, GANPair):
     """StyleGAN2 generator + discriminator (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Args:
