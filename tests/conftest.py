@@ -76,7 +76,7 @@ class Tiny:
 
 
 #: THE table of tiny models. Hydra overrides (TINY_MODEL), the unit tests' tiny networks and the
-#: model contract (tests/test_model_contract.py) all derive from it: a new model gets the whole
+#: model contract (tests/models/test_model_contract.py) all derive from it: a new model gets the whole
 #: contract suite by adding one row.
 TINY_TABLE: dict[str, Tiny] = {
     "dcgan": Tiny("dcgan", net=dict(ngf=8, ndf=8, z_dim=16)),

@@ -1,5 +1,5 @@
 """A toy GAN (two small MLPs) that exists only to show the model contract: its one row in
-``tests/conftest.py``'s TINY table runs the whole of ``tests/test_model_contract.py`` for it.
+``tests/conftest.py``'s TINY table runs the whole of ``tests/models/test_model_contract.py`` for it.
 
 It borrows ``configs/model/dcgan.yaml`` (same field names: ``resolution``, ``z_dim``, ``ngf``,
 ``ndf``, ``channels``), as a new model can until it has a YAML of its own.

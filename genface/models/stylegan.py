@@ -24,7 +24,7 @@ F     + mixing regularisation     E (the defaults), trained with ``objective.sty
 ====  ==========================  ==================================================================
 
 Config A built this way has exactly ProGAN's generator and discriminator (same parameter
-shapes, in the same order; ``tests/test_stylegan.py`` checks that copying the weights gives
+shapes, in the same order; ``tests/models/test_stylegan.py`` checks that copying the weights gives
 identical outputs). The training-side parts of B ("tuning": hyper-parameters, R1 loss)
 belong to the training module, and so does F's mixing regularisation: it is a training knob
 (:class:`genface.training.objective.GANObjective`), listed per config in

@@ -303,7 +303,7 @@ def test_ablation_script_trains_each_config_and_writes_the_table(synthetic_cache
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "experiments" / "stylegan_ablation.py"
+    path = Path(__file__).resolve().parents[2] / "experiments" / "stylegan_ablation.py"
     spec = importlib.util.spec_from_file_location("stylegan_ablation", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
