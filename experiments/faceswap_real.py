@@ -1,6 +1,7 @@
 """Score a FaceSwap run of ``experiment=faceswap_real`` on its held-out faces, and its curves.
 
     python experiments/faceswap_real.py RUN_DIR [--video-dir CROPS] [--out docs/assets/faceswap_real]
+    python experiments/faceswap_real.py RUN_DIR --make-video PHOTO a_video.mp4   # a test video
 
 Rebuilds the run's datamodule from ``RUN_DIR/.hydra/config.yaml``, loads the exported network
 (``RUN_DIR/pretrained``) and runs the swap metrics of :mod:`genface.metrics.swap` (optionally
@@ -43,9 +44,26 @@ def table(m: dict[str, float]) -> str:
     return "\n".join(out)
 
 
-def plot_curves(run_dir: Path, out: Path) -> Path | None:
+def read_metrics(paths) -> list[dict[str, str]]:
+    """The rows of the ``metrics.csv`` files of one run resumed several times, oldest first.
+
+    A resumed run's CSV logger starts ``metrics.csv`` afresh, and a resume goes back to the
+    last checkpoint, not to the last step: each file is cut where the next one starts.
+    """
     import csv
 
+    rows: list[dict[str, str]] = []
+    for p in paths:
+        with open(p) as f:
+            part = list(csv.DictReader(f))
+        first = min((int(r["step"]) for r in part if r.get("step")), default=None)
+        if first is not None:
+            rows = [r for r in rows if int(r["step"]) < first]
+        rows += part
+    return rows
+
+
+def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = ()) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,8 +72,9 @@ def plot_curves(run_dir: Path, out: Path) -> Path | None:
     path = run_dir / "metrics.csv"
     if not path.is_file():
         return None
-    rows = list(csv.DictReader(path.open()))
-    series = {k: [] for k in ("val/swap_id_dlib", "val/swap_id_dlib/detected", "val/swap_pose_dlib")}
+    rows = read_metrics([*earlier, path])
+    series = {k: [] for k in ("val/swap_id_dlib", "val/swap_id_dlib/detected", "val/swap_pose_dlib",
+                              "val/swap_pose_dlib/real_b")}
     for r in rows:
         for k in series:
             if r.get(k):
@@ -64,12 +83,18 @@ def plot_curves(run_dir: Path, out: Path) -> Path | None:
     for k, lab in (("val/swap_id_dlib", "B retrieved top-1"), ("val/swap_id_dlib/detected", "face detected")):
         if series[k]:
             ax[0].plot(*zip(*series[k]), marker="o", label=lab)
+    for y, c in ((0.95, "C1"), (0.8, "C0")):
+        ax[0].axhline(y, color=c, ls=":", lw=1)  # the targets
     ax[0].set_xlabel("step")
     ax[0].set_ylim(-0.05, 1.05)
     ax[0].legend()
     ax[0].set_title("held-out swaps A->B")
     if series["val/swap_pose_dlib"]:
-        ax[1].plot(*zip(*series["val/swap_pose_dlib"]), marker="o", color="C2")
+        ax[1].plot(*zip(*series["val/swap_pose_dlib"]), marker="o", color="C2", label="swap A->B")
+    if series["val/swap_pose_dlib/real_b"]:
+        ax[1].plot(*zip(*series["val/swap_pose_dlib/real_b"]), ls=":", color="C3", label="real photo of B")
+    if series["val/swap_pose_dlib"] or series["val/swap_pose_dlib/real_b"]:
+        ax[1].legend()
     ax[1].set_xlabel("step")
     ax[1].set_title("68-landmark error (NME) vs source")
     fig.tight_layout()
@@ -99,6 +124,37 @@ def video_temporal(source: str, swapped: str) -> dict[str, float]:
             "video_temporal/region": float(region[0].mean())}
 
 
+def make_pan_video(photo: str, out: str, frames: int = 30, scale: float = 2.0, fps: int = 15) -> Path:
+    """A short test video of one still photo: a slow pan (+-4 % of the width) and zoom (+-6 %).
+
+    The photo is upsampled by ``scale`` first (ORL's 92x112 photos are small for a video);
+    borders are reflected. Written with :class:`genface.faces.io.VideoWriter`, so it is marked
+    synthetic like every video genface writes (it is made by a program from a still).
+    """
+    import math
+
+    import cv2
+    import numpy as np
+
+    from genface.faces.io import VideoWriter, read_image
+
+    img = read_image(photo)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    img = img[..., :3]
+    h, w = (int(round(img.shape[0] * scale)) // 2 * 2, int(round(img.shape[1] * scale)) // 2 * 2)
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+    with VideoWriter(out, fps=fps) as vw:
+        for t in range(frames):
+            a = 2 * math.pi * t / frames
+            z = 1 + 0.06 * math.sin(a)
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, z)
+            m[0, 2] += 0.04 * w * math.sin(a)
+            m[1, 2] += 0.02 * h * math.cos(a)
+            vw.write(cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return Path(out)
+
+
 def main(argv=None) -> int:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -115,8 +171,19 @@ def main(argv=None) -> int:
     p.add_argument("--swapped-video", nargs=2, metavar=("SOURCE", "SWAPPED"),
                    help="a source video and its genface-swap output: temporal consistency of the whole "
                    "frames inside the swapped region (pixels the swap changed in any frame)")
+    p.add_argument("--make-video", nargs=2, metavar=("PHOTO", "OUT"),
+                   help="only write a 30-frame pan-and-zoom video of one photo (a held-out photo of A) "
+                   "to OUT, for genface-swap and --swapped-video, and stop")
+    p.add_argument("--list-held-out", action="store_true",
+                   help="also print the files of the held-out faces of A")
+    p.add_argument("--earlier-metrics", nargs="+", type=Path, default=[],
+                   help="metrics.csv files of the run before it was resumed (Lightning's CSV logger "
+                   "starts the file afresh on resume), plotted before RUN_DIR/metrics.csv")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    if args.make_video:
+        print(make_pan_video(*args.make_video))
+        return 0
     t0 = time.perf_counter()
     cfg = OmegaConf.load(args.run_dir / ".hydra" / "config.yaml")
     if args.video_dir:
@@ -126,6 +193,11 @@ def main(argv=None) -> int:
     net = FaceSwap.from_pretrained(args.run_dir / "pretrained")
     module = FaceSwapModule(net, augment=False)
     data = dm.swap_eval_data()
+    if args.list_held_out:
+        from genface.data.swap import _folder_and_indices
+
+        base, idx = _folder_and_indices(dm.val_a)
+        print("held-out faces of A:", *[base.files[i] for i in idx])
     names = swap_metric_names(data)
     m = compute_metrics(names, swap_fn=module.swap_fn, swap_data=data)
     print(table(m))
@@ -142,7 +214,7 @@ def main(argv=None) -> int:
     out = args.out or args.run_dir / "swap_eval"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(m, indent=1))
-    curves = plot_curves(args.run_dir, out)
+    curves = plot_curves(args.run_dir, out, args.earlier_metrics)
     if curves:
         print(f"curves: {curves}")
     return 0

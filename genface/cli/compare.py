@@ -55,7 +55,7 @@ class CompareSchema:
     data_config: str = "synthetic_faces"
     data_path: str | None = None
     resolution: int = 32
-    batch_size: int = 32
+    batch_size: int = 16
     budget_images: int | None = 19200
     budget_seconds: float | None = None
     eval_every_images: int = 3200

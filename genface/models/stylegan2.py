@@ -29,13 +29,14 @@ from torch import nn
 from genface.models.api import GANWrapperAPI, GeneratorAPI
 from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.nn.equalized import EqualConv2d, EqualLinear, leaky_relu
+from genface.nn.fused import FIRDownsampleStrided, bias_lrelu
 from genface.nn.minibatch import MinibatchStdDev
 from genface.nn.progressive import check_resolution
 from genface.nn.resample import Blur
 from genface.nn.style import ConstantInput, MappingNetwork, ModulatedConv2d, NoiseInjection, ToRGB
 
 __all__ = ["StyleGAN2Config", "StyleGAN2Synthesis", "StyleGAN2Generator", "StyleGAN2Discriminator",
-           "StyleGAN2"]
+           "StyleGAN2", "compile_stylegan2"]
 
 
 @dataclass
@@ -53,12 +54,24 @@ class StyleGAN2Config:
     channel_max: int = 512  # cap on channels per layer
     blur_kernel: tuple[int, ...] = (1, 3, 3, 1)  # FIR taps for up/down-sampling
     fused_modconv: bool | None = None  # modulated conv as one grouped conv (True) or activation scaling (False); None = grouped in eval, scaling in training (NVlabs)
+from genface.nn.fused import FIRDownsampleStrided, bias_lrelu
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
 
     def __post_init__(self):
         check_resolution(self.resolution, model="StyleGAN2")
         self.blur_kernel = tuple(self.blur_kernel)  # JSON round trips give lists
+        if self.fp16_dtype not in ("bfloat16", "float16"):
+            raise ValueError(f"fp16_dtype must be 'bfloat16' or 'float16', got {self.fp16_dtype!r}")
+        if self.num_fp16_res < 0:
+            raise ValueError(f"num_fp16_res must be >= 0, got {self.num_fp16_res}")
+
+    def compute_dtype(self, res: int) -> torch.dtype:
+        """The dtype layers at resolution ``res`` compute in (NVlabs ``use_fp16``: ``res`` among the
+        top ``num_fp16_res`` resolutions)."""
+        if self.num_fp16_res and res >= max(self.resolution >> (self.num_fp16_res - 1), 8):
+            return getattr(torch, self.fp16_dtype)
+        return torch.float32
 
     def channels(self, res: int) -> int:
         """Feature maps at resolution ``res``."""
@@ -77,19 +90,29 @@ class StyledLayer(nn.Module):
         up: 2x upsampling in the convolution.
         blur_kernel: FIR taps of the upsampling blur.
         fused: see :class:`~genface.nn.style.ModulatedConv2d`.
+        fast: apply demodulation, noise, bias and the activation gain in one
+            :func:`~genface.nn.fused.bias_lrelu` (False = one operation each, as written above).
     """
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
-                 up: bool = False, blur_kernel: Sequence[int] = (1, 3, 3, 1), fused: bool | None = None):
+                 up: bool = False, blur_kernel: Sequence[int] = (1, 3, 3, 1), fused: bool | None = None,
+                 fast: bool = False):
         super().__init__()
+        self.fast = fast
+        self.clamp: float | None = None  # clamp the output to +-clamp (StyleGAN2Config.conv_clamp); None = off
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True, up=up,
                                     blur_kernel=blur_kernel, fused=fused)
         self.noise = NoiseInjection(1, resolution)
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
-        x = self.noise(self.conv(x, w), noise_mode=noise_mode)
-        return leaky_relu(x + self.bias.view(1, -1, 1, 1))
+        if self.fast:
+            y, dcoefs = self.conv(x, w, return_dcoefs=True)
+            x = bias_lrelu(y, self.bias, dcoefs, self.noise.scaled_noise(y, noise_mode=noise_mode))
+        else:
+            x = self.noise(self.conv(x, w), noise_mode=noise_mode)
+            x = leaky_relu(x + self.bias.view(1, -1, 1, 1).to(x.dtype))
+        return x if self.clamp is None else x.clamp(-self.clamp, self.clamp)
 
 
 class _SynthesisBlock(nn.Module):
@@ -98,10 +121,13 @@ class _SynthesisBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, cfg: StyleGAN2Config, res: int):
         super().__init__()
         self.conv0 = StyledLayer(in_channels, out_channels, cfg.w_dim, res, up=True,
-                                 blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv)
+                                 blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv, fast=cfg.fast_ops)
         self.conv1 = StyledLayer(out_channels, out_channels, cfg.w_dim, res,
-                                 blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv)
+                                 blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv, fast=cfg.fast_ops)
         self.to_rgb = ToRGB(out_channels, cfg.w_dim, cfg.img_channels, cfg.blur_kernel, cfg.fused_modconv)
+        self.dtype = cfg.compute_dtype(res)  # NVlabs mixed precision (num_fp16_res)
+        if cfg.conv_clamp is not None:
+            self.conv0.clamp = self.conv1.clamp = self.to_rgb.clamp = cfg.conv_clamp
 
 
 class StyleGAN2Synthesis(nn.Module):
@@ -125,8 +151,11 @@ class StyleGAN2Synthesis(nn.Module):
         self.num_ws = 2 * log2 - 2
         c4 = cfg.channels(4)
         self.const = ConstantInput(c4, 4)
-        self.conv1 = StyledLayer(c4, c4, cfg.w_dim, 4, blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv)
+        self.conv1 = StyledLayer(c4, c4, cfg.w_dim, 4, blur_kernel=cfg.blur_kernel, fused=cfg.fused_modconv,
+                                 fast=cfg.fast_ops)
         self.to_rgb1 = ToRGB(c4, cfg.w_dim, cfg.img_channels, cfg.blur_kernel, cfg.fused_modconv)
+        if cfg.conv_clamp is not None:
+            self.conv1.clamp = self.to_rgb1.clamp = cfg.conv_clamp
         self.blocks = nn.ModuleList(
             _SynthesisBlock(cfg.channels(2 ** (r - 1)), cfg.channels(2**r), cfg, 2**r) for r in range(3, log2 + 1)
         )
@@ -143,6 +172,7 @@ class StyleGAN2Synthesis(nn.Module):
         x = self.conv1(self.const(ws.shape[0]), ws[:, 0], noise_mode)
         img = self.to_rgb1(x, ws[:, 1])
         for i, block in enumerate(self.blocks, start=1):
+            x = x.to(block.dtype)  # reduced precision in the top num_fp16_res resolutions; the RGB skip sum stays fp32
             x = block.conv0(x, ws[:, 2 * i - 1], noise_mode)
             x = block.conv1(x, ws[:, 2 * i], noise_mode)
             img = block.to_rgb(x, ws[:, 2 * i + 1], skip=img)
@@ -191,14 +221,21 @@ class StyleGAN2Generator(PretrainedMixin, GeneratorAPI, nn.Module):
 
 
 class _DownConv(nn.Sequential):
-    """FIR blur then a stride-2 equalised conv (StyleGAN2 App. B downsampling)."""
+    """FIR blur then a stride-2 equalised conv (StyleGAN2 App. B downsampling).
+
+    With ``fast`` and a 1x1 kernel the blur is evaluated only where the stride-2 conv samples
+    it (:class:`~genface.nn.fused.FIRDownsampleStrided`, then a stride-1 1x1 conv): the same
+    output, a quarter of the filtering. The state-dict keys (``1.weight``, ``1.bias``) do not change.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, blur_kernel: Sequence[int],
-                 bias: bool = True, activation: str | None = "lrelu"):
+                 bias: bool = True, activation: str | None = "lrelu", fast: bool = False):
         p = len(blur_kernel) - 2 + kernel_size - 1
+        pad = ((p + 1) // 2, p // 2)
+        strided = fast and kernel_size == 1
         super().__init__(
-            Blur(blur_kernel, pad=((p + 1) // 2, p // 2)),
-            EqualConv2d(in_channels, out_channels, kernel_size, stride=2, padding=0, bias=bias,
+            FIRDownsampleStrided(blur_kernel, pad=pad, factor=2) if strided else Blur(blur_kernel, pad=pad),
+            EqualConv2d(in_channels, out_channels, kernel_size, stride=1 if strided else 2, padding=0, bias=bias,
                         activation=activation),
         )
 
@@ -206,14 +243,21 @@ class _DownConv(nn.Sequential):
 class _DBlock(nn.Module):
     """Residual D block (Fig. 7c): ``(conv3x3 -> conv3x3 down) + conv1x1 down skip``, over sqrt(2)."""
 
-    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[int]):
+    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[int], fast: bool = False,
+                 dtype: torch.dtype = torch.float32, clamp: float | None = None):
         super().__init__()
         self.conv0 = EqualConv2d(in_channels, in_channels, 3, activation="lrelu")
-        self.conv1 = _DownConv(in_channels, out_channels, 3, blur_kernel)
-        self.skip = _DownConv(in_channels, out_channels, 1, blur_kernel, bias=False, activation=None)
+        self.conv1 = _DownConv(in_channels, out_channels, 3, blur_kernel, fast=fast)
+        self.skip = _DownConv(in_channels, out_channels, 1, blur_kernel, bias=False, activation=None, fast=fast)
+        self.dtype, self.clamp = dtype, clamp  # NVlabs mixed precision (num_fp16_res) and conv_clamp; None = no clamp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.conv1(self.conv0(x)) + self.skip(x)) / math.sqrt(2)
+        x = x.to(self.dtype)
+        if self.clamp is None:
+            return (self.conv1(self.conv0(x)) + self.skip(x)) / math.sqrt(2)
+        c = self.clamp
+        y = self.conv1(self.conv0(x).clamp(-c, c)).clamp(-c, c)
+        return (y + self.skip(x).clamp(-c, c)) / math.sqrt(2)
 
 
 class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
@@ -237,7 +281,9 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
         log2 = int(math.log2(cfg.resolution))
         self.from_rgb = EqualConv2d(cfg.img_channels, cfg.channels(cfg.resolution), 1, activation="lrelu")
         self.blocks = nn.ModuleList(
-            _DBlock(cfg.channels(2**r), cfg.channels(2 ** (r - 1)), cfg.blur_kernel) for r in range(log2, 2, -1)
+            _DBlock(cfg.channels(2**r), cfg.channels(2 ** (r - 1)), cfg.blur_kernel, cfg.fast_ops,
+                    cfg.compute_dtype(2**r), cfg.conv_clamp)
+            for r in range(log2, 2, -1)
         )
         c4 = cfg.channels(4)
         self.mbstd = MinibatchStdDev(cfg.mbstd_group_size, cfg.mbstd_num_channels) if cfg.mbstd_num_channels else None
@@ -250,9 +296,12 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
         r = self.resolution
         if x.ndim != 4 or x.shape[1:] != (self.img_channels, r, r):
             raise ValueError(f"StyleGAN2Discriminator expects (N, {self.img_channels}, {r}, {r}), got {tuple(x.shape)}")
-        x = self.from_rgb(x)
+        x = self.from_rgb(x.to(self.blocks[0].dtype if len(self.blocks) else torch.float32))
+        if self.config.conv_clamp is not None:
+            x = x.clamp(-self.config.conv_clamp, self.config.conv_clamp)
         for block in self.blocks:
             x = block(x)
+        x = x.float()  # the 4x4 head in fp32 (NVlabs)
         if self.mbstd is not None:
             x = self.mbstd(x)
         x = self.conv(x)
@@ -270,3 +319,24 @@ class StyleGAN2(GANWrapperAPI, GANPair):
     config_class = StyleGAN2Config
     generator_class = StyleGAN2Generator
     discriminator_class = StyleGAN2Discriminator
+
+
+def compile_stylegan2(net: StyleGAN2, **compile_kwargs) -> StyleGAN2:
+    """The ``torch.compile`` mode: compiles ``generator.mapping``, ``generator.synthesis`` and
+    ``discriminator`` in place (``nn.Module.compile``: parameters and state-dict keys unchanged).
+
+    Each of the three traces as one graph with no graph break in training mode (tested with
+    ``torch._dynamo.explain``); the style-mixing draw between mapping and synthesis stays in
+    Python (a host-side random choice per batch). Compiled graphs do not support the double
+    backward of the lazy regularisers (R1, path length): run those steps under
+    ``torch.compiler.set_stance("force_eager")``, which runs the same modules eagerly and
+    does not recompile (tested).
+
+    Args:
+        net: a :class:`StyleGAN2`.
+        **compile_kwargs: passed to ``torch.compile`` (``mode``, ``backend``, ``dynamic``...).
+    """
+    net.generator.mapping.compile(**compile_kwargs)
+    net.generator.synthesis.compile(**compile_kwargs)
+    net.discriminator.compile(**compile_kwargs)
+    return net

@@ -134,8 +134,8 @@ class EqualConv2d(nn.Module):
             raise ValueError(
                 f"EqualConv2d expected (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
-        b = self.bias * self.lr_mul if self.bias is not None else None
-        x = F.conv2d(x, self.runtime_weight(), b, stride=self.stride, padding=self.padding)
+        b = (self.bias * self.lr_mul).to(x.dtype) if self.bias is not None else None
+        x = F.conv2d(x, self.runtime_weight().to(x.dtype), b, stride=self.stride, padding=self.padding)
         return leaky_relu(x) if self.activation == "lrelu" else x
 
     def extra_repr(self) -> str:

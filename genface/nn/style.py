@@ -204,9 +204,18 @@ class NoiseInjection(nn.Module):
             noise_mode: ``"random"`` (fresh N(0,1) per call), ``"const"`` (the fixed buffer),
                 ``"none"`` (add nothing).
         """
+        term = self.scaled_noise(x, noise, noise_mode)
+        return x if term is None else x + term
+
+    def scaled_noise(self, x: torch.Tensor, noise: torch.Tensor | None = None,
+                     noise_mode: str = "random") -> torch.Tensor | None:
+        """The term :meth:`forward` adds, ``B · noise`` ``(N or 1, C or 1, H, W)``; ``None`` for ``"none"``.
+
+        Args: as :meth:`forward`.
+        """
         if noise is None:
             if noise_mode == "none":
-                return x
+                return None
             if noise_mode == "random":
                 noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
             elif noise_mode == "const":
@@ -217,7 +226,7 @@ class NoiseInjection(nn.Module):
                 raise ValueError(f"unknown noise_mode {noise_mode!r}; valid: {list(NOISE_MODES)}")
         if noise.ndim != 4 or noise.shape[1] != 1 or noise.shape[2:] != x.shape[2:]:
             raise ValueError(f"noise must be (N, 1, {x.shape[2]}, {x.shape[3]}), got {tuple(noise.shape)}")
-        return x + self.weight.view(1, -1, 1, 1) * noise
+        return self.weight.view(1, -1, 1, 1).to(x.dtype) * noise
 
 
 class ConstantInput(nn.Module):
@@ -282,10 +291,15 @@ class ModulatedConv2d(nn.Module):
         else:
             self.blur = None
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool | None = None,
+                return_dcoefs: bool = False):
         """``x``: ``(N, in_channels, H, W)``; ``w``: ``(N, w_dim)``. Returns ``(N, out, H', W')``.
 
         ``fused`` overrides the layer's setting for this call (``None`` = keep it).
+        ``return_dcoefs=True`` returns ``(y, dcoefs)`` instead: on the unfused path ``y`` is
+        *not* demodulated and ``dcoefs`` ``(N, out)`` are the factors that would have
+        multiplied it (for a fused epilogue, :func:`genface.nn.fused.bias_lrelu`); ``None``
+        when there is nothing left to apply (fused path or no demodulation).
         """
         n = x.shape[0]
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -301,14 +315,17 @@ class ModulatedConv2d(nn.Module):
             if self.demodulate:  # Eq. 3
                 wgt = wgt * torch.rsqrt(wgt.square().sum(dim=(2, 3, 4), keepdim=True) + self.eps)
             x = x.reshape(1, n * self.in_channels, *x.shape[2:])
-            x = self._conv(x, wgt, groups=n)
-            return x.reshape(n, self.out_channels, *x.shape[2:])
-        x = x * styles[:, :, None, None]
-        x = self._conv(x, weight[None], groups=1)
+            x = self._conv(x, wgt.to(x.dtype), groups=n)  # weights follow x's dtype (mixed precision)
+            x = x.reshape(n, self.out_channels, *x.shape[2:])
+            return (x, None) if return_dcoefs else x
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        x = self._conv(x, weight[None].to(x.dtype), groups=1)
+        dcoefs = None
         if self.demodulate:
-            dcoefs = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).t() + self.eps)
-            x = x * dcoefs[:, :, None, None]  # (N, out)
-        return x
+            dcoefs = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).t() + self.eps)  # (N, out)
+            if not return_dcoefs:
+                x = x * dcoefs.to(x.dtype)[:, :, None, None]
+        return (x, dcoefs) if return_dcoefs else x
 
     def _conv(self, x: torch.Tensor, wgt: torch.Tensor, groups: int) -> torch.Tensor:
         """Convolve with ``wgt`` ``(G, out, in, k, k)`` as ``groups`` groups, with up/down."""
@@ -347,9 +364,12 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(in_channels, out_channels, 1, w_dim, demodulate=False, fused=fused)
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.upsample = FIRUpsample(blur_kernel, 2)
+        self.clamp: float | None = None  # clamp the branch's output to +-clamp before the skip sum (NVlabs conv_clamp); None = off
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.conv(x, w) + self.bias.view(1, -1, 1, 1)
+        y = self.conv(x, w) + self.bias.view(1, -1, 1, 1).to(x.dtype)
+        if self.clamp is not None:
+            y = y.clamp(-self.clamp, self.clamp)
         if skip is not None:
             y = y + self.upsample(skip)
         return y

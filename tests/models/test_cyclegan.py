@@ -57,6 +57,19 @@ def test_layout_and_shapes():
         g(torch.zeros(1, 3, 30, 30))
 
 
+def test_init_is_the_references_normal_002():
+    """The reference's ``init_weights(net, 'normal', 0.02)``: every conv weight N(0, 0.02),
+    biases zero (instance norm has no affine parameters to initialise)."""
+    torch.manual_seed(0)
+    net = CycleGAN(resolution=64, ngf=16, ndf=16, n_blocks=2)
+    convs = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    w = torch.cat([m.weight.detach().flatten() for m in convs])
+    assert len(convs) > 10 and abs(w.mean().item()) < 1e-3 and w.std().item() == pytest.approx(0.02, rel=0.02)
+    assert all(m.bias is None or not m.bias.any() for m in convs)
+    big = max(convs, key=lambda m: m.weight.numel())  # one layer alone, not only the pooled weights
+    assert big.weight.std().item() == pytest.approx(0.02, rel=0.05)
+
+
 def test_swap_contract_and_save_load(tmp_path):
     torch.manual_seed(0)
     net = CycleGAN(resolution=32, ngf=4, ndf=4, n_blocks=1).eval()

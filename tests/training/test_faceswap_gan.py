@@ -153,3 +153,43 @@ def test_resume_continues_exactly(make_cfg, synth_file, tmp_path):
         torch.testing.assert_close(b[k], a[k], rtol=0, atol=0, msg=k)
     part_state = load_checkpoint(ckpt)["state_dict"]
     assert any(not torch.equal(part_state[k], a[k]) for k in a)
+
+
+@pytest.mark.realdata
+def test_genface_swap_converts_a_video_with_a_trained_faceswap_gan(make_cfg, tmp_path):
+    """The export of a FaceSwap-GAN run (with its learned mask) converts a short video of ORL
+    faces through genface-swap's convert path (``--mask learned``), as FaceSwap and CycleGAN do
+    (tests/test_faces.py, tests/test_cyclegan.py)."""
+    import json
+    from fractions import Fraction
+
+    import numpy as np
+
+    from genface.cli.swap import main
+    from genface.faces.io import VideoReader, VideoWriter, read_image
+    from tests.conftest import genface_data
+
+    orl = genface_data() / "orl_faces"
+    if not orl.is_dir():
+        pytest.skip(f"{orl} not found")
+    result = train(make_cfg("faceswap_gan", *TINY_MODEL["faceswap"], "model.d_ndf=4", "model.d_layers=2",
+                            "model.perceptual=none", "model.net.learn_mask=true", "model.mask_blend=true",
+                            "trainer.max_steps=2"))
+    model_dir = result["output_dir"] / "pretrained"
+    assert FaceSwap.from_pretrained(model_dir).has_mask
+    frames = [read_image(orl / "s1" / f"{i}.pgm") for i in (1, 3, 4)]
+    frames.append(np.full_like(frames[0], 40))  # a frame without a face
+    src = tmp_path / "in.mp4"
+    with VideoWriter(src, Fraction(15), metadata={}) as w:
+        for f in frames:
+            w.write(f)
+    out = tmp_path / "out.mp4"
+    assert main([str(src), str(out), "--model", str(model_dir), "--to", "1", "--detector", "haar",
+                 "--mask", "learned", "--no-progress"]) == 0
+    with VideoReader(out) as r:
+        got = list(r)
+        assert len(got) == 4 and r._container.metadata.get("comment") == "synthetic"
+    report = json.loads(out.with_name(out.name + ".json").read_text())["report"]
+    assert report["frames"] == 4 and report["faces_swapped"] >= 2 and report["frames_without_face"] >= 1
+    assert np.abs(got[0].astype(int) - frames[0].astype(int)).mean() > 1  # the face changed
+    assert np.abs(got[-1].astype(int) - frames[-1].astype(int)).mean() < 3  # the empty frame did not
