@@ -54,7 +54,10 @@ class StyleGAN2Config:
     channel_max: int = 512  # cap on channels per layer
     blur_kernel: tuple[int, ...] = (1, 3, 3, 1)  # FIR taps for up/down-sampling
     fused_modconv: bool | None = None  # modulated conv as one grouped conv (True) or activation scaling (False); None = grouped in eval, scaling in training (NVlabs)
-from genface.nn.fused import FIRDownsampleStrided, bias_lrelu
+    num_fp16_res: int = 0  # NVlabs mixed precision: the top N resolutions of G and D compute in `fp16_dtype` (NVlabs: 4); 0 = fp32 throughout
+    fp16_dtype: str = "bfloat16"  # reduced precision of those resolutions: "bfloat16" or "float16"
+    conv_clamp: float | None = None  # clamp every layer's output to +-conv_clamp (NVlabs: 256 with fp16); None = no clamp
+    fast_ops: bool = False  # fused epilogues and strided skip filters (genface.nn.fused; same maths to rounding, tested); False = the plain layer-by-layer path (opt-in: no CPU speed-up measured, docs/performance.md)
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
 
