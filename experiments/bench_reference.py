@@ -12,9 +12,9 @@ every 16 steps, path length weight 2 every 4 steps on half the batch, style mixi
 EMA of G after every step:
 
 * ``genface``: :class:`genface.training.stylegan.StyleGAN2Module` (its real
-  ``training_step``) under a Lightning ``Trainer`` with the :class:`~genface.training.callbacks.EMA`
-  callback; the time of a step runs from ``on_train_batch_start`` to ``on_train_batch_end``
-  after the EMA update.
+  ``training_step``, whose last act is the update of the module's ``G_ema``) under a Lightning
+  ``Trainer``; the time of a step runs from ``on_train_batch_start`` to ``on_train_batch_end``,
+  so it includes the EMA update.
 * ``rosinality`` (``GENFACE_REF_ROSINALITY``: a checkout of rosinality/stylegan2-pytorch
   with ``model.py``, ``op/`` and ``train.py``): its ``Generator``/``Discriminator`` and the
   loss functions of its ``train.py`` (``d_logistic_loss``, ``d_r1_loss``,
@@ -413,8 +413,6 @@ def _schedule(model: str, cycles: int) -> list[tuple[str, bool]]:
 def run(args) -> dict[str, Any]:
     import lightning as L
 
-    from genface.training.callbacks import EMA
-
     device = torch.device(args.device)
     torch.manual_seed(0)
     if device.type == "cpu":
@@ -441,12 +439,14 @@ def run(args) -> dict[str, Any]:
         from genface.models.stylegan2 import StyleGAN2
 
         net = StyleGAN2(resolution=args.resolution, z_dim=args.z_dim, w_dim=args.z_dim, mapping_layers=8,
-                        channel_base=args.channel_base, channel_max=args.channel_max, style_mixing_prob=0.9,
+                        channel_base=args.channel_base, channel_max=args.channel_max,
                         **({"fused_modconv": args.fused_modconv} if args.fused_modconv is not None else {}),
                         **({"fast_ops": args.fast_ops} if args.fast_ops is not None else {}),
                         num_fp16_res=args.num_fp16_res, fp16_dtype=args.fp16_dtype,
                         conv_clamp=256.0 if args.num_fp16_res else None)
-        module = BenchModule(net, r1_gamma=10.0, r1_every=16, pl_weight=2.0, pl_every=4, pl_batch_shrink=2)
+        # G_ema (ema_kimg 10) is the module's since issue 14: its update is part of the timed step
+        module = BenchModule(net, objective=dict(r1_gamma=10.0, r1_every=16, pl_weight=2.0, pl_every=4,
+                                                 pl_batch_shrink=2, style_mixing_prob=0.9), ema_kimg=10.0)
         if args.channels_last:
             module.net.to(memory_format=torch.channels_last)
             module.channels_last = True
@@ -464,12 +464,12 @@ def run(args) -> dict[str, Any]:
                 except Exception as e:  # a reference that does not build is reported, not fatal
                     skipped[name] = f"failed to build: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
                     print(f"SKIP {name}: {skipped[name]}", flush=True)
-        ema = EMA(ema_kimg=10.0)
     else:
         from genface.models.dcgan import DCGAN
 
         net = DCGAN(resolution=args.resolution, z_dim=100, ngf=64, ndf=64)
-        module = _DCGANBench(net, loss="non_saturating", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), gp_weight=0.0)
+        module = _DCGANBench(net, objective={"loss": "non_saturating"}, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+                             ema_kimg=None)
         if args.channels_last:
             module.net.to(memory_format=torch.channels_last)
             module.channels_last = True
@@ -481,7 +481,6 @@ def run(args) -> dict[str, Any]:
             refs.append(ExamplesDCGAN(root, args, device))
         if "genface_nets" in args.references:
             refs.append(ExamplesDCGAN(root, args, device, genface_nets=True))
-        ema = None
 
     n_batches = len(schedule)
     data = torch.utils.data.DataLoader(RandomImages(args.batch_size * min(n_batches, 4), args.resolution),
@@ -503,7 +502,7 @@ def run(args) -> dict[str, Any]:
             real = batch["image"]
             race.run_refs(refs, kind, real, timed)
 
-    callbacks = ([ema] if ema is not None else []) + [Interleave()]
+    callbacks = [Interleave()]
     trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
                         precision=PRECISIONS[args.precision], max_steps=n_batches, max_epochs=-1, logger=False,
                         callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=False,
@@ -567,7 +566,7 @@ class _DCGANBench(GANModule):
     compiled_d = None
     channels_last = False
 
-    def generator_forward(self, z):
+    def generator_forward(self, z, training=False):
         return (self.compiled_g or self.net.generator)(z)
 
     def discriminator_forward(self, x):
@@ -580,10 +579,10 @@ def _EagerRegularisers(module):
     """The same module whose R1 / path-length steps run under ``torch.compiler.set_stance("force_eager")``
     (compiled graphs have no double backward); plain steps run the compiled graphs."""
     step = module.training_step
-    hp = module.hparams
+    obj = module.objective
 
     def training_step(batch, batch_idx):
-        reg = module.iteration % hp.r1_every == 0 or module.iteration % hp.pl_every == 0
+        reg = module.iteration % obj.r1_every == 0 or module.iteration % obj.pl_every == 0
         with torch.compiler.set_stance("force_eager") if reg else contextlib.nullcontext():
             return step(batch, batch_idx)
 

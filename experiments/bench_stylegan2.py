@@ -65,13 +65,13 @@ class BenchModule(StyleGAN2Module):
     compiled_d = None
     channels_last = False
 
-    def generator_forward(self, z):
+    def generator_forward(self, z, training=False):
         g = self.compiled_g if self.compiled_g is not None else self.net.generator
-        return g(z, mixing_prob=self._mixing_prob())
+        return g(z, mixing_prob=self._mixing_prob(training), update_w_avg=training)
 
     def discriminator_forward(self, x):
-        hp = self.hparams
-        r1_step = hp.r1_gamma > 0 and self.iteration % hp.r1_every == 0
+        obj = self.objective
+        r1_step = obj.r1_gamma > 0 and self.iteration % obj.r1_every == 0
         d = self.compiled_d if (self.compiled_d is not None and not r1_step) else self.net.discriminator
         return d(x).flatten()
 

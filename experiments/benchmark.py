@@ -1,13 +1,13 @@
 """Throughput benchmark: training and generation images/s and peak memory per model and resolution.
 
 Each (model, resolution) case builds the model's LightningModule from the packaged Hydra
-configs (``configs/model/<name>.yaml``; ProGAN/StyleGAN/StyleGAN2 fall back on a
-``GANModule`` around the network when no model config exists yet), trains it for
+configs (``configs/model/<name>.yaml``, one per model), trains it for
 ``--warmup`` + ``--steps`` steps with a Lightning ``Trainer`` on a small cached
 ``SyntheticFaces`` set, and times every training batch from ``on_train_batch_start`` to
 ``on_train_batch_end``: the module's real ``training_step`` (forward, backward and optimiser
-steps of D and G for the GANs), data loading excluded, no callbacks (no EMA, grids,
-checkpoints) and no logger. Generation is timed on ``module.sample_images(batch_size)``
+steps of D and G for the GANs, and their ``G_ema`` update, which is the module's since the
+EMA stopped being a callback), data loading excluded, no callbacks (no grids, checkpoints)
+and no logger. Generation is timed on ``module.sample_images(batch_size)``
 (the generator in eval mode, no gradients; for FaceSwap an A->B swap).
 
 Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA (training and generation
@@ -47,43 +47,14 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Lightning precision for each ``--amp`` choice.
 AMP = {"none": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 
-#: Models built without a ``configs/model/<name>.yaml``: a GANModule around the network with
-#: the paper's loss (ProGAN: WGAN-GP + drift; StyleGAN: non-saturating + R1; StyleGAN2: + lazy R1).
-FALLBACK_MODELS: dict[str, dict[str, Any]] = {
-    "progan": {"_target_": "genface.training.gan.GANModule",
-               "net": {"_target_": "genface.models.progan.ProGAN", "resolution": "${data.resolution}"},
-               "loss": "wgan", "gp_weight": 10.0, "drift": 0.001, "lr_g": 1e-3, "lr_d": 1e-3,
-               "betas": [0.0, 0.99]},
-    "stylegan": {"_target_": "genface.training.gan.GANModule",
-                 "net": {"_target_": "genface.models.stylegan.StyleGAN", "resolution": "${data.resolution}"},
-                 "loss": "non_saturating", "r1_gamma": 10.0, "lr_g": 1e-3, "lr_d": 1e-3,
-                 "betas": [0.0, 0.99]},
-    "stylegan2": {"_target_": "genface.training.gan.GANModule",
-                  "net": {"_target_": "genface.models.stylegan2.StyleGAN2", "resolution": "${data.resolution}"},
-                  "loss": "non_saturating", "r1_gamma": 10.0, "r1_every": 16, "lr_g": 2e-3,
-                  "lr_d": 2e-3, "betas": [0.0, 0.99]},
-}
-
 #: Extra Hydra overrides a model needs (FaceSwap trains on A/B pairs).
 MODEL_OVERRIDES = {"faceswap": ["data=synthetic_swap", "model.preview_every_n_steps=0",
                                 "model.swap_eval_samples=0"]}
 
 
 def available_models() -> list[str]:
-    """Model names with a packaged config, plus the fallbacks whose network imports."""
-    import importlib
-
-    names = sorted(p.stem for p in (ROOT / "configs" / "model").glob("*.yaml"))
-    for name, node in FALLBACK_MODELS.items():
-        if name in names:
-            continue
-        module, _, cls = node["net"]["_target_"].rpartition(".")
-        try:
-            getattr(importlib.import_module(module), cls)
-        except (ImportError, AttributeError):
-            continue
-        names.append(name)
-    return names
+    """Model names with a packaged config (``configs/model/*.yaml``)."""
+    return sorted(p.stem for p in (ROOT / "configs" / "model").glob("*.yaml"))
 
 
 def rss_mib() -> float:
@@ -101,10 +72,9 @@ def compose_case(model: str, resolution: int, batch_size: int, device: str, amp:
 
     from genface.config import register_configs
 
-    has_config = (ROOT / "configs" / "model" / f"{model}.yaml").is_file()
-    if not has_config and model not in FALLBACK_MODELS:
+    if model not in available_models():
         raise ValueError(f"unknown model {model!r}; valid: {available_models()}")
-    base = [f"model={model if has_config else 'dcgan'}", "logger=none", "callbacks=none",
+    base = [f"model={model}", "logger=none", "callbacks=none",
             f"data.resolution={resolution}", f"data.batch_size={batch_size}",
             f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}", "trainer.devices=1",
             f"trainer.precision={AMP[amp]}", "trainer.limit_val_batches=0",
@@ -116,8 +86,6 @@ def compose_case(model: str, resolution: int, batch_size: int, device: str, amp:
     with initialize_config_module(config_module="genface.configs", version_base="1.3"):
         cfg = compose(config_name="train", overrides=base)
     with open_dict(cfg):
-        if not has_config:
-            cfg.model = OmegaConf.create(FALLBACK_MODELS[model])
         cfg.paths.output_dir = str(out_dir)
         cfg.trainer.default_root_dir = str(out_dir)
         # a small training set (rendered once and cached): enough batches, no validation

@@ -113,7 +113,7 @@ def run_one(name: str, args, root: Path) -> dict:
     module.eval()
     row = {"config": name.upper(), "row": ROWS[name], "overrides": overrides,
            "switches": ABLATION_CONFIGS[name.upper()], "loss": module.loss_name,
-           "r1_gamma": module.hparams.r1_gamma, "steps": int(result["trainer"].global_step),
+           "r1_gamma": module.objective.r1_gamma, "steps": int(result["trainer"].global_step),
            "images_seen": module.images_seen, "final_stage": module.stage, "final_alpha": module.alpha,
            "parameters": sum(p.numel() for p in module.net.parameters()),
            "train_time_s": result["wall_time_s"]}

@@ -2,12 +2,23 @@
 
 :func:`require` is the one place optional dependencies are imported: a missing one fails with
 a one-line message that names the extra to install (``pip install 'genface[faces]'``).
+:func:`seeded_randn` draws the seeded latents of every model, :func:`atomic_write_bytes` /
+:func:`atomic_write_text` write every file that must not be seen half-written, and
+:func:`cache_dir` resolves ``GENFACE_CACHE`` for every cache. torch is imported inside the
+functions that need it, so that importing this module stays cheap (CLI ``--help``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import importlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 #: The extra of ``pyproject.toml`` that installs each optional top-level module.
 EXTRAS: dict[str, str] = {
@@ -54,3 +65,89 @@ def require(module: str, extra: str | None = None, *, feature: str | None = None
         raise MissingExtraError(
             f"{feature or module} needs {missing!r}, which is not installed: "
             f"pip install 'genface[{extra}]'", name=missing) from e
+
+
+#: config fields that older genface versions wrote and that moved elsewhere: dropped when a saved
+#: ``config.json`` is loaded, named with their new home when a config is built with them.
+RETIRED_CONFIG_KEYS: dict[str, str] = {
+    "style_mixing_prob": "a training knob now: model.objective.style_mixing_prob (genface.training.objective)",
+}
+
+
+def build_config(config_class: type, config: Any = None, **overrides: Any):
+    """Make a ``config_class`` instance from a dataclass, a mapping and/or keyword overrides.
+
+    Unknown keys raise :class:`TypeError` naming the valid fields.
+    """
+    base: dict[str, Any] = {}
+    if config is not None:
+        base = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    base.update(overrides)
+    valid = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(base) - valid)
+    if unknown:
+        moved = "".join(f"; {k} is {RETIRED_CONFIG_KEYS[k]}" for k in unknown if k in RETIRED_CONFIG_KEYS)
+        raise TypeError(
+            f"{config_class.__name__} got unknown field(s) {unknown}; valid fields: {sorted(valid)}{moved}"
+        )
+    return config_class(**base)
+
+
+def seeded_randn(*shape: int, seed: int | None = None, device: Any = "cpu") -> Any:
+    """Standard normal samples; a given ``seed`` makes them the same on every call and machine.
+
+    The numbers are drawn on the CPU (so a seed gives the same latents on CPU and CUDA) and
+    then moved to ``device``. ``seed=None`` draws from the global generator.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    return torch.randn(*shape, generator=gen).to(device)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends
+    without an error (``os.replace`` is atomic on POSIX), removed otherwise. Readers see the
+    old file or the new one, never half of one; the name is unique per process and call.
+
+    Example::
+
+        with atomic_path(out / "cache.pt") as tmp:
+            torch.save(obj, tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write_bytes` for text (UTF-8)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def cache_dir(*parts: str, create: bool = True) -> Path:
+    """The genface cache folder (``$GENFACE_CACHE``, default ``~/.cache/genface``), or a sub-folder.
+
+    Args:
+        *parts: sub-folders below the cache root.
+        create: make the folder if it does not exist.
+    """
+    root = os.environ.get("GENFACE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "genface")
+    # GENFACE_CACHE names genface's cache root: data (synthetic, folder, celeba), metrics, provenance
+    path = Path(root).expanduser().joinpath(*parts)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -39,20 +40,63 @@ TINY = [
     "~callbacks.rich_progress_bar",
 ]
 
-TINY_MODEL = {
-    "dcgan": ["model.net.ngf=8", "model.net.ndf=8", "model.net.z_dim=16"],
-    "vae": ["model.net.widths=[8,16,32]", "model.net.z_dim=8", "model.kl_warmup_steps=2"],
+@dataclass(frozen=True)
+class Tiny:
+    """One row of the TINY table: a model at the size every fast test uses.
+
+    Args:
+        config: the ``model=<config>`` group the Hydra runs start from.
+        net: tiny network fields (``model.net.<k>=<v>``); unit tests build networks from them too.
+        module: tiny training-module fields (``model.<k>=<v>``).
+        extra: other overrides the model needs (e.g. ``data=synthetic_swap``).
+        target: a network class replacing the config's ``model.net._target_`` (a new model's
+            row can borrow an existing config until it has its own YAML).
+        gan: the network is a generator/discriminator pair (``GANPair``).
+        seeded: ``sample_images(n, seed)`` depends on ``seed`` (FaceSwap's swaps do not).
+    """
+
+    config: str
+    net: dict = field(default_factory=dict)
+    module: dict = field(default_factory=dict)
+    extra: tuple = ()
+    target: str | None = None
+    gan: bool = True
+    seeded: bool = True
+
+    def overrides(self, **module: object) -> list[str]:
+        """The Hydra overrides of this row (``module`` replaces or adds training-module fields)."""
+        def value(v):
+            return str(v).lower() if isinstance(v, bool) else str(v).replace(" ", "")
+        out = list(self.extra)
+        if self.target:
+            out.append(f"model.net._target_={self.target}")
+        out += [f"model.net.{k}={value(v)}" for k, v in self.net.items()]
+        out += [f"model.{k}={value(v)}" for k, v in {**self.module, **module}.items()]
+        return out
+
+
+#: THE table of tiny models. Hydra overrides (TINY_MODEL), the unit tests' tiny networks and the
+#: model contract (tests/models/test_model_contract.py) all derive from it: a new model gets the whole
+#: contract suite by adding one row.
+TINY_TABLE: dict[str, Tiny] = {
+    "dcgan": Tiny("dcgan", net=dict(ngf=8, ndf=8, z_dim=16)),
+    "vae": Tiny("vae", net=dict(widths=[8, 16, 32], z_dim=8), module=dict(kl_warmup_steps=2), gan=False),
     # FaceSwap trains on A/B pairs: two synthetic identities (the TINY data.* overrides apply to them)
-    "faceswap": ["data=synthetic_swap", "data.dataset.num_identities=2", "model.net.width=0.0625",
-                 "model.preview_every_n_steps=2", "model.preview_samples=4", "model.swap_eval_samples=8"],
+    "faceswap": Tiny("faceswap", net=dict(width=0.0625),
+                     module=dict(preview_every_n_steps=2, preview_samples=4, swap_eval_samples=8),
+                     extra=("data=synthetic_swap", "data.dataset.num_identities=2"), gan=False, seeded=False),
     # progressive models: 32 images per fade / stabilisation phase (two batches of 16)
-    "progan": ["model.net.fmap_base=64", "model.net.fmap_max=16", "model.net.z_dim=16",
-               "model.fade_images=32", "model.stable_images=32"],
-    "stylegan": ["model.net.fmap_base=64", "model.net.fmap_max=16", "model.net.z_dim=16", "model.net.w_dim=16",
-                 "model.fade_images=32", "model.stable_images=32"],
-    "stylegan2": ["model.net.channel_base=256", "model.net.channel_max=16", "model.net.z_dim=16",
-                  "model.net.w_dim=16"],
+    "progan": Tiny("progan", net=dict(fmap_base=64, fmap_max=16, z_dim=16),
+                   module=dict(fade_images=32, stable_images=32)),
+    "stylegan": Tiny("stylegan", net=dict(fmap_base=64, fmap_max=16, z_dim=16, w_dim=16),
+                     module=dict(fade_images=32, stable_images=32)),
+    "stylegan2": Tiny("stylegan2", net=dict(channel_base=256, channel_max=16, z_dim=16, w_dim=16)),
+    # a toy MLP GAN (tests/toy_model.py) on DCGAN's config: this one row gives it the whole contract
+    "toy": Tiny("dcgan", net=dict(ngf=8, ndf=8, z_dim=8), target="tests.toy_model.ToyGAN"),
 }
+
+#: Hydra overrides of each model's tiny row (derived from TINY_TABLE).
+TINY_MODEL: dict[str, list[str]] = {name: row.overrides() for name, row in TINY_TABLE.items()}
 
 
 @pytest.fixture(scope="session")
@@ -86,9 +130,12 @@ def make_cfg(tmp_path, synthetic_cache):
     """Compose a tiny training config: ``make_cfg("dcgan", "trainer.max_steps=6")``."""
 
     def _make(model: str = "dcgan", *extra: str, tiny: bool = True, output_dir: Path | None = None):
-        overrides = [f"model={model}", "logger=csv"]
+        row = TINY_TABLE.get(model)
+        overrides = [f"model={row.config if row else model}", "logger=csv"]
         if tiny:
-            overrides += TINY + TINY_MODEL.get(model, [])
+            overrides += TINY + (row.overrides() if row else [])
+        elif row and row.target:
+            overrides.append(f"model.net._target_={row.target}")
         return compose_config("train", overrides + list(extra), output_dir or tmp_path / "run")
 
     return _make

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from genface.cli.train import train
-from tests.test_configs import group_options
+from tests.cli.test_configs import group_options
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

@@ -113,6 +113,7 @@ def _card_info(cfg: DictConfig, trainer: Any, module: Any, metrics: dict[str, fl
 
     seen = getattr(module, "images_seen", None)  # progressive GANs count it exactly
     if seen is None:  # batches drawn x batch size x processes
+        # a private fit_loop counter (Lightning 2.x; pyproject bounds lightning < 3 for such uses)
         batches = trainer.fit_loop.epoch_loop._batches_that_stepped
         seen = int(batches * cfg.data.get("batch_size", 0) * trainer.world_size)
     return training_card_info(cfg, images_seen=int(seen), steps=int(trainer.global_step),

@@ -20,6 +20,7 @@ _EXPORTS = {
     "FolderFaces": "genface.data.folder",
     "CelebAFaces": "genface.data.celeba",
     "OlivettiFaces": "genface.data.folder",
+    "SwapPairDataset": "genface.data.pairs",
 }
 
 __all__ = sorted(_EXPORTS)

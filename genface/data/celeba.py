@@ -22,9 +22,9 @@ from genface.data.folder import (
     _UInt8FaceDataset,
     _warn_skipped,
     build_uint8_images,
-    cache_key,
     cached,
-    default_cache_dir,
+    file_stats,
+    keyed_cache_file,
     load_face,
     subset_indices,
 )
@@ -167,19 +167,11 @@ class CelebAFaces(_UInt8FaceDataset):
         ids = [int(person[i]) for i in chosen]
         image_dir = base / IMAGE_FOLDER
         files = [image_dir / n for n in names]
-        stats = []
-        for n, p in zip(names, files):
-            st = p.stat() if p.is_file() else None
-            stats.append((n, st.st_size if st else -1, st.st_mtime_ns if st else -1))
-        key = cache_key({
-            "dataset": "CelebAFaces", "root": str(root), "split": split, "files": stats,
+        key, cache_file = keyed_cache_file("celeba", f"celeba-{split}", resolution, {
+            "dataset": "CelebAFaces", "root": str(root), "split": split, "files": file_stats(files, names),
             "identities": ids, "resolution": resolution, "crop_size": crop_size,
             "max_images": max_images, "seed": seed, "skip_bad": skip_bad,
-        })
-        cache_file = None
-        if cache:
-            folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir("celeba")
-            cache_file = folder / f"celeba-{split}-{resolution}px-{key[:20]}.pt"
+        }, cache, cache_dir)
 
         def build() -> dict[str, Any]:
             images, bad = build_uint8_images(

@@ -167,6 +167,7 @@ class FaceDataModule(L.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         if self.trainer is None:
             return {}
+        # fit_loop internals (Lightning 2.x, no public equivalent; pyproject bounds lightning < 3)
         progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
         return {"epoch": self.trainer.current_epoch, "batches": progress.processed}
 

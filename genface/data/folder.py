@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import os
-import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,8 @@ from rich.progress import (
 from torch.utils.data import Dataset
 
 from genface.errors import BadImageError, DataFolderError
+from genface.utils import atomic_path
+from genface.utils import cache_dir as genface_cache_dir
 
 #: File extensions :class:`FolderFaces` picks up (compared case-insensitively).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".webp")
@@ -55,14 +56,44 @@ CACHE_FORMAT = 1
 LABEL_MODES: tuple[str | None, ...] = (None, "subfolders")
 
 
+def file_stats(files: list[Path], names: list[str]) -> list[tuple[str, int, int]]:
+    """``(name, size, mtime_ns)`` of each file (``-1, -1`` for a missing one): what a cache key
+    needs to notice that a dataset's files changed."""
+    out = []
+    for name, p in zip(names, files):
+        st = p.stat() if p.is_file() else None
+        out.append((name, st.st_size if st else -1, st.st_mtime_ns if st else -1))
+    return out
+
+
+def keyed_cache_file(kind: str, stem: str, resolution: int, payload: dict[str, Any], cache: bool = True,
+                     cache_dir: str | Path | None = None) -> tuple[str, Path | None]:
+    """The cache key of ``payload`` and the cache file ``<cache_dir>/<stem>-<res>px-<key>.pt``.
+
+    One keying for every dataset cache (folder, CelebA).
+
+    Args:
+        kind: the cache sub-folder under the genface cache (``"folder"``, ``"celeba"``).
+        stem: the file name's prefix.
+        resolution: the images' side (in the name, for people reading the folder).
+        payload: everything the cache depends on (see :func:`cache_key`).
+        cache: False = no file (the key is still returned).
+        cache_dir: a folder instead of ``default_cache_dir(kind)``.
+    """
+    key = cache_key(payload)
+    if not cache:
+        return key, None
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(kind)
+    return key, folder / f"{stem}-{resolution}px-{key[:20]}.pt"
+
+
 def default_cache_dir(kind: str) -> Path:
     """Folder where datasets of ``kind`` (``"folder"``, ``"celeba"``) keep their caches.
 
     ``$GENFACE_CACHE/<kind>`` when the environment variable ``GENFACE_CACHE`` is set (it names
     genface's cache root), else ``~/.cache/genface/<kind>``.
     """
-    root = os.environ.get("GENFACE_CACHE") or "~/.cache/genface"
-    return Path(root).expanduser() / kind
+    return genface_cache_dir(kind, create=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,13 +266,8 @@ def cache_key(payload: dict[str, Any]) -> str:
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def cached(cache_file: Path | None, key: str, build: Callable[[], dict[str, Any]]):
@@ -498,19 +524,12 @@ class FolderFaces(_UInt8FaceDataset):
         chosen = subset_indices(len(all_files), max_images, seed)
         files = [all_files[i] for i in chosen]
 
-        stats = []
-        for p in files:
-            st = p.stat()
-            stats.append((p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
-        key = cache_key({
+        stats = file_stats(files, [p.relative_to(root).as_posix() for p in files])
+        key, cache_file = keyed_cache_file("folder", root.name or "root", resolution, {
             "dataset": "FolderFaces", "root": str(root), "files": stats,
             "resolution": resolution, "labels": labels, "max_images": max_images, "seed": seed,
             "skip_bad": skip_bad, "background": background,
-        })
-        cache_file = None
-        if cache:
-            folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir("folder")
-            cache_file = folder / f"{root.name or 'root'}-{resolution}px-{key[:20]}.pt"
+        }, cache, cache_dir)
 
         def build() -> dict[str, Any]:
             images, bad = build_uint8_images(

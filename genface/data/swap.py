@@ -11,7 +11,7 @@ Two ways to say where the faces come from:
   rendered: :meth:`SwapDataModule.swap_eval_set`.
 
 Batches are dicts of ``image_a``/``image_b`` (float (P, 3, H, W) in [-1, 1]) and
-``identity_a``/``identity_b``, see :class:`~genface.faces.pairs.SwapPairDataset`.
+``identity_a``/``identity_b``, see :class:`~genface.data.pairs.SwapPairDataset`.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class SwapDataModule(FaceDataModule):
     """A/B face pairs for :class:`~genface.training.faceswap.FaceSwapModule`.
 
     Each side is split into training and validation faces (seeded); training pairs come from
-    a :class:`~genface.faces.pairs.SwapPairDataset` over the training faces, visited in the
+    a :class:`~genface.data.pairs.SwapPairDataset` over the training faces, visited in the
     order of a :class:`~genface.data.datamodule.ResumableSampler`, so a resumed run sees the
     same batches as an uninterrupted one.
 
@@ -205,8 +205,8 @@ class SwapDataModule(FaceDataModule):
 
     # -- setup ---------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
+        from genface.data.pairs import SwapPairDataset
         from genface.data.synthetic import SyntheticFaces
-        from genface.faces.pairs import SwapPairDataset
 
         if self.dataset is not None:
             return
@@ -279,8 +279,8 @@ class SwapDataModule(FaceDataModule):
         from genface.metrics.swap import SwapEvalSet
 
         if self.synthetic is not None:
+            from genface.data.pairs import synthetic_swap_eval_set
             from genface.data.synthetic import encode_factors
-            from genface.faces.pairs import synthetic_swap_eval_set
 
             ev = synthetic_swap_eval_set(self.synthetic, self.identity_a, self.identity_b, num)
             syn = self.synthetic
@@ -368,9 +368,9 @@ class SwapDataModule(FaceDataModule):
         """Faces of A and B in ``num`` poses no training face has, with the exact swaps.
 
         Only on :class:`~genface.data.synthetic.SyntheticFaces` (None otherwise); see
-        :func:`genface.faces.pairs.synthetic_swap_eval_set` for the keys.
+        :func:`genface.data.pairs.synthetic_swap_eval_set` for the keys.
         """
-        from genface.faces.pairs import synthetic_swap_eval_set
+        from genface.data.pairs import synthetic_swap_eval_set
 
         if self.dataset is None:
             self.setup()

@@ -973,9 +973,9 @@ def render_faces(
 
 def default_cache_dir() -> Path:
     """``$GENFACE_CACHE/synthetic`` when ``GENFACE_CACHE`` is set, else ``~/.cache/genface/synthetic``."""
-    root = os.environ.get("GENFACE_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "genface"
-    return base / "synthetic"
+    from genface.utils import cache_dir
+
+    return cache_dir("synthetic", create=False)
 
 
 class SyntheticFaces(Dataset):

@@ -14,7 +14,7 @@ _LAZY = {
     "transform_points": "align", "umeyama": "align", "warp_from_crop": "align", "warp_to_crop": "align",
     "Face": "detect", "FaceDetector": "detect", "FaceEmbedder": "detect", "dlib_available": "detect",
     "MediaError": "io", "VideoReader": "io", "VideoWriter": "io",
-    "SwapPairDataset": "pairs",
+    "SwapPairDataset": "genface.data.pairs",  # moved to genface.data
 }
 
 
@@ -22,7 +22,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"genface.faces.{_LAZY[name]}"), name)
+        mod = _LAZY[name] if "." in _LAZY[name] else f"genface.faces.{_LAZY[name]}"
+        return getattr(importlib.import_module(mod), name)
     raise AttributeError(f"module 'genface.faces' has no attribute {name!r}")
 
 
@@ -43,3 +44,4 @@ __all__ = [
     "VideoWriter",
     "SwapPairDataset",
 ]
+

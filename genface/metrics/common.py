@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+
+from genface.utils import atomic_path
+from genface.utils import cache_dir as genface_cache_dir
 
 ENV_CACHE = "GENFACE_CACHE"
 
@@ -39,10 +40,7 @@ class FeatureExtractor(Protocol):
 def cache_dir(path: str | Path | None = None) -> Path:
     """The metric cache folder (created): ``path``, else ``$GENFACE_CACHE/metrics``, else
     ``~/.cache/genface/metrics`` (the same root as :class:`genface.data.SyntheticFaces`' cache)."""
-    if path is None:
-        root = os.environ.get(ENV_CACHE)
-        path = Path(root) / "metrics" if root else Path.home() / ".cache" / "genface" / "metrics"
-    p = Path(path).expanduser()
+    p = genface_cache_dir("metrics", create=False) if path is None else Path(path).expanduser()
     p.mkdir(parents=True, exist_ok=True)
     return p
 
@@ -51,19 +49,12 @@ def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: 
     """Write a safetensors file atomically, with genface's ``synthetic`` provenance field."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(
             {k: v.detach().contiguous().cpu() for k, v in tensors.items()},
             tmp,
             metadata={"synthetic": "true", "writer": "genface.metrics", **metadata},
         )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
@@ -242,6 +233,64 @@ def generated_features(
     if memo is not None:
         memo[mkey] = feats
     return feats
+
+
+def feature_pair(ctx: Any, extractor: FeatureExtractor, num_gen: int, layer: str,
+                 reference: bool = True, device: Any = None) -> tuple[np.ndarray | None, np.ndarray]:
+    """The metric modules' one feature pipeline (NVlabs ``metrics/metric_utils.py``): the
+    reference set's features (cached under ``ctx.cache_dir`` by ``ctx.reference_key``) and
+    ``num_gen`` generated images' features (memoised in ``ctx.memo``), both from ``extractor``'s
+    output ``layer``.
+
+    Args:
+        ctx: the metric's :class:`~genface.metrics.registry.EvalContext`.
+        extractor: the feature network.
+        num_gen: generated images.
+        layer: which output of the extractor (``"pool"``, ``"logits"``, ...).
+        reference: False = only the generated features (the first item is ``None``).
+        device: where the extractor runs; ``None`` = ``ctx.device``.
+    """
+    device = ctx.device if device is None else device
+    real = None
+    if reference:
+        real = reference_features(ctx.reference, extractor, device=device, batch_size=ctx.batch_size,
+                                  cache=ctx.cache_dir, key=ctx.reference_key)[layer]
+    gen = generated_features(ctx.generator_fn, extractor, num_gen, seed=ctx.seed, device=device,
+                             batch_size=ctx.batch_size, memo=ctx.memo)[layer]
+    return real, gen
+
+
+def inception_pair(ctx: Any, num_gen: int, inception_weights: str | None = None, layer: str = "pool",
+                   reference: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+    """:func:`feature_pair` with the Inception-v3 extractor (FID, KID, precision/recall, IS)."""
+    from genface.metrics.inception import inception_extractor
+
+    ext = inception_extractor(inception_weights, ctx.device, ctx.cache_dir)
+    return feature_pair(ctx, ext, num_gen, layer, reference=reference)
+
+
+def register_inception_metrics(fn: Callable[..., dict[str, float]], name: str, description: str, paper: str,
+                               reference_impl: str, needs: tuple[str, ...] = ("generator", "reference"),
+                               sizes: tuple[int, ...] = (50, 10, 1)) -> None:
+    """Register ``fn(ctx, num_gen=, name=, ...)`` once per generated-set size (NVlabs' 50k/10k/1k).
+
+    Args:
+        fn: the metric; called with ``num_gen = k * 1000`` and its registry ``name``.
+        name: the registry name with ``{k}`` for the size in thousands (``"fid{k}k_full"``).
+        description: with ``{k}`` likewise.
+        paper: the paper.
+        reference_impl: the implementation it follows.
+        needs: what the metric needs from the evaluated model.
+        sizes: generated-set sizes in thousands.
+    """
+    import functools
+
+    from genface.metrics.registry import register_metric
+
+    for k in sizes:
+        register_metric(name.format(k=k), needs=needs, requires=("inception_weights",),
+                        description=description.format(k=k), paper=paper, reference_impl=reference_impl,
+                        )(functools.partial(fn, num_gen=k * 1000, name=name.format(k=k)))
 
 
 def check_resolution_match(gen: torch.Tensor, ref: torch.Tensor, metric: str) -> None:

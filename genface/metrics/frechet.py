@@ -46,8 +46,3 @@ def frechet_distance(
         covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     covmean = np.real(covmean)
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
-
-
-def frechet_distance_from_features(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to feature sets ``a`` and ``b`` ``(N, D)``."""
-    return frechet_distance(*feature_stats(a), *feature_stats(b))

@@ -8,13 +8,11 @@ no shuffling) and NVlabs ``stylegan2-ada-pytorch`` ``is50k``.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import scipy.special
 
-from genface.metrics.common import generated_features
-from genface.metrics.registry import EvalContext, register_metric
+from genface.metrics.common import inception_pair, register_inception_metrics
+from genface.metrics.registry import EvalContext
 
 
 def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
@@ -42,22 +40,14 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
 
 def _is(ctx: EvalContext, num_gen: int, name: str, inception_weights: str | None = None,
         splits: int = 10) -> dict[str, float]:
-    from genface.metrics.inception import inception_extractor
-
-    ext = inception_extractor(inception_weights, ctx.device, ctx.cache_dir)
-    logits = generated_features(ctx.generator_fn, ext, num_gen, seed=ctx.seed, device=ctx.device,
-                                batch_size=ctx.batch_size, memo=ctx.memo)["logits"]
+    _, logits = inception_pair(ctx, num_gen, inception_weights, layer="logits", reference=False)
     mean, std = inception_score(logits, splits)
     return {name: mean, f"{name}/std": std}
 
 
-for _k in (50, 10, 1):
-    _name = f"is{_k}k"
-    register_metric(
-        _name,
-        needs=("generator",),
-        requires=("inception_weights",),
-        description=f"Inception Score, {_k}k generated images, 10 splits, TF 2015-12-05 Inception logits",
-        paper="Salimans et al. 2016, Improved Techniques for Training GANs (arXiv 1606.03498)",
-        reference_impl="torch-fidelity isc; NVlabs stylegan2-ada-pytorch is50k",
-    )(functools.partial(_is, num_gen=_k * 1000, name=_name))
+register_inception_metrics(
+    _is, "is{k}k", needs=("generator",),
+    description="Inception Score, {k}k generated images, 10 splits, TF 2015-12-05 Inception logits",
+    paper="Salimans et al. 2016, Improved Techniques for Training GANs (arXiv 1606.03498)",
+    reference_impl="torch-fidelity isc; NVlabs stylegan2-ada-pytorch is50k",
+)

@@ -10,12 +10,10 @@ without replacement) and torch-fidelity's ``kid_subsets`` defaults. Reported uns
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from genface.metrics.common import generated_features, reference_features
-from genface.metrics.registry import EvalContext, register_metric
+from genface.metrics.common import inception_pair, register_inception_metrics
+from genface.metrics.registry import EvalContext
 
 
 def kernel_distance(
@@ -57,25 +55,14 @@ def kernel_distance(
 
 def _kid(ctx: EvalContext, num_gen: int, name: str, inception_weights: str | None = None,
          num_subsets: int = 100, max_subset_size: int = 1000) -> dict[str, float]:
-    from genface.metrics.inception import inception_extractor
-
-    ext = inception_extractor(inception_weights, ctx.device, ctx.cache_dir)
-    real = reference_features(ctx.reference, ext, device=ctx.device, batch_size=ctx.batch_size,
-                              cache=ctx.cache_dir, key=ctx.reference_key)["pool"]
-    gen = generated_features(ctx.generator_fn, ext, num_gen, seed=ctx.seed, device=ctx.device,
-                             batch_size=ctx.batch_size, memo=ctx.memo)["pool"]
+    real, gen = inception_pair(ctx, num_gen, inception_weights)
     mean, std = kernel_distance(real, gen, num_subsets, max_subset_size, seed=ctx.seed)
     return {name: mean, f"{name}/std": std, f"{name}/num_reference": len(real)}
 
 
-for _k in (50, 10, 1):
-    _name = f"kid{_k}k_full"
-    register_metric(
-        _name,
-        needs=("generator", "reference"),
-        requires=("inception_weights",),
-        description=f"KID (unscaled), {_k}k generated vs all reference images, Inception-v3 pool3, "
-        "100 subsets of 1000",
-        paper="Binkowski et al. 2018, Demystifying MMD GANs (arXiv 1801.01401)",
-        reference_impl="NVlabs stylegan2-ada-pytorch metrics/kernel_inception_distance.py; torch-fidelity kid",
-    )(functools.partial(_kid, num_gen=_k * 1000, name=_name))
+register_inception_metrics(
+    _kid, "kid{k}k_full",
+    description="KID (unscaled), {k}k generated vs all reference images, Inception-v3 pool3, 100 subsets of 1000",
+    paper="Binkowski et al. 2018, Demystifying MMD GANs (arXiv 1801.01401)",
+    reference_impl="NVlabs stylegan2-ada-pytorch metrics/kernel_inception_distance.py; torch-fidelity kid",
+)

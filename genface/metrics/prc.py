@@ -11,13 +11,11 @@ features inside the generated manifold. Agrees with NVlabs ``stylegan2-ada-pytor
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 
-from genface.metrics.common import generated_features, reference_features
-from genface.metrics.registry import EvalContext, register_metric
+from genface.metrics.common import inception_pair, register_inception_metrics
+from genface.metrics.registry import EvalContext
 
 
 def _knn_radii(x: torch.Tensor, k: int, batch: int) -> torch.Tensor:
@@ -55,24 +53,14 @@ def precision_recall(real: np.ndarray, gen: np.ndarray, k: int = 3, batch: int =
 
 def _pr(ctx: EvalContext, num_gen: int, name: str, inception_weights: str | None = None,
         k: int = 3) -> dict[str, float]:
-    from genface.metrics.inception import inception_extractor
-
-    ext = inception_extractor(inception_weights, ctx.device, ctx.cache_dir)
-    real = reference_features(ctx.reference, ext, device=ctx.device, batch_size=ctx.batch_size,
-                              cache=ctx.cache_dir, key=ctx.reference_key)["pool"]
-    gen = generated_features(ctx.generator_fn, ext, num_gen, seed=ctx.seed, device=ctx.device,
-                             batch_size=ctx.batch_size, memo=ctx.memo)["pool"]
+    real, gen = inception_pair(ctx, num_gen, inception_weights)
     p, r = precision_recall(real, gen, k=k)
     return {f"{name}/precision": p, f"{name}/recall": r, f"{name}/num_reference": len(real)}
 
 
-for _k in (50, 10, 1):
-    _name = f"pr{_k}k3_full"
-    register_metric(
-        _name,
-        needs=("generator", "reference"),
-        requires=("inception_weights",),
-        description=f"precision/recall (k=3), {_k}k generated vs all reference images, Inception pool3",
-        paper="Kynkaanniemi et al. 2019, Improved Precision and Recall (arXiv 1904.06991)",
-        reference_impl="NVlabs stylegan2-ada-pytorch metrics/precision_recall.py (pr50k3_full)",
-    )(functools.partial(_pr, num_gen=_k * 1000, name=_name))
+register_inception_metrics(
+    _pr, "pr{k}k3_full",
+    description="precision/recall (k=3), {k}k generated vs all reference images, Inception pool3",
+    paper="Kynkaanniemi et al. 2019, Improved Precision and Recall (arXiv 1904.06991)",
+    reference_impl="NVlabs stylegan2-ada-pytorch metrics/precision_recall.py (pr50k3_full)",
+)

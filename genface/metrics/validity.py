@@ -14,7 +14,7 @@ for precision, where higher is better):
 
 :func:`build_sets` makes the image sets, :func:`evaluate` scores them, :func:`check` judges
 them. ``experiments/metric_validity.py`` runs it at full size and draws the figure;
-``tests/test_metric_validity.py`` runs it small.
+``tests/metrics/test_metric_validity.py`` runs it small.
 """
 
 from __future__ import annotations

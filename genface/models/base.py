@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,28 +28,16 @@ from torch import nn
 from genface import provenance
 from genface.errors import PretrainedError
 from genface.models.card import write_model_card
-from genface.nn.latent import GANWrapperAPI
+from genface.utils import (
+    RETIRED_CONFIG_KEYS,
+    atomic_path,
+    atomic_write_text,
+    build_config,  # noqa: F401  (re-exported: its old home)
+    seeded_randn,  # noqa: F401  (re-exported: models import it from here)
+)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-
-
-def build_config(config_class: type, config: Any = None, **overrides: Any):
-    """Make a ``config_class`` instance from a dataclass, a mapping and/or keyword overrides.
-
-    Unknown keys raise :class:`TypeError` naming the valid fields.
-    """
-    base: dict[str, Any] = {}
-    if config is not None:
-        base = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    base.update(overrides)
-    valid = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(base) - valid)
-    if unknown:
-        raise TypeError(
-            f"{config_class.__name__} got unknown field(s) {unknown}; valid fields: {sorted(valid)}"
-        )
-    return config_class(**base)
 
 
 def non_finite_tensors(named: dict[str, torch.Tensor]) -> list[str]:
@@ -76,7 +63,7 @@ def save_safetensors(state: dict[str, torch.Tensor], path: str | Path, metadata:
     map), so identical weights gave different files. Here the header is re-encoded with the
     metadata keys sorted (tensors stay in the library's order, sorted by dtype and name) and
     padded with spaces to a multiple of 8 bytes, as the format asks; the tensor bytes are the
-    library's. The file is written to ``<path>.tmp`` and renamed into place.
+    library's. The file is written beside ``path`` and renamed into place (:func:`genface.utils.atomic_path`).
     """
     blob = safetensors_bytes(state, metadata=metadata)
     n = int.from_bytes(blob[:8], "little")
@@ -84,13 +71,10 @@ def save_safetensors(state: dict[str, torch.Tensor], path: str | Path, metadata:
     ordered = {"__metadata__": dict(sorted(header.pop("__metadata__", {}).items())), **header}
     text = json.dumps(ordered, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(len(text).to_bytes(8, "little"))
         f.write(text)
         f.write(memoryview(blob)[8 + n:])
-    os.replace(tmp, path)
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -130,9 +114,7 @@ class PretrainedMixin:
             "config": dataclasses.asdict(self.config),
             "synthetic_generator": True,
         }
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        tmp.replace(directory / CONFIG_NAME)
+        atomic_write_text(directory / CONFIG_NAME, json.dumps(meta, indent=2))
         save_safetensors(state, directory / WEIGHTS_NAME,
                          metadata={"format": "pt", **provenance.model_metadata(self, state)})
         write_model_card(self, directory)  # README.md beside the weights (genface/models/card.py)
@@ -170,6 +152,7 @@ class PretrainedMixin:
             raise PretrainedError(f"{cfg_path} holds a {meta['class']}, not a {expected}: load it "
                                   f"with {meta['class'].rpartition('.')[2]}.from_pretrained")
         valid = [f.name for f in dataclasses.fields(cls.config_class)]
+        meta["config"] = {k: v for k, v in meta["config"].items() if k not in RETIRED_CONFIG_KEYS or k in valid}
         unknown = [k for k in meta["config"] if k not in valid]
         if unknown:
             hints = "".join(_suggest(k, valid) for k in unknown[:1])
@@ -197,29 +180,15 @@ class PretrainedMixin:
         return model.to(map_location)
 
 
-def seeded_randn(*shape: int, seed: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Standard normal samples; a given ``seed`` makes them the same on every call and machine.
-
-    The numbers are drawn on the CPU (so a seed gives the same latents on CPU and CUDA) and
-    then moved to ``device``. ``seed=None`` draws from the global generator.
-    """
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    return torch.randn(*shape, generator=gen).to(device)
-
-
-def check_resolution(resolution: int, valid: tuple[int, ...], model: str) -> int:
-    """Raise a clear error unless ``resolution`` is one of ``valid``."""
-    if resolution not in valid:
-        raise ValueError(f"{model} supports resolutions {list(valid)}, got {resolution}")
-    return resolution
-
-
-class GANPair(PretrainedMixin, GANWrapperAPI, nn.Module):
-    """A generator + discriminator pair built from one dataclass config (ProGAN, StyleGAN, StyleGAN2).
+class GANPair(PretrainedMixin, nn.Module):
+    """A generator + discriminator pair built from one dataclass config (DCGAN, ProGAN, StyleGAN,
+    StyleGAN2).
 
     Subclasses set ``config_class``, ``generator_class`` and ``discriminator_class``; both
-    networks are built from the same config. Calling the pair runs the generator, and the
-    notebook API (``generate``, ``mapping``, ``synthesis``, ...) delegates to it.
+    networks are built from the same config. Calling the pair runs the generator. The pairs
+    whose generators have the ws notebook API (``mapping``, ``synthesis``, ``style_mix``, ...)
+    add :class:`~genface.models.api.GANWrapperAPI` in front, which delegates it to the generator;
+    DCGAN, without ws, does not (so ``hasattr(net, "mapping")`` is false for it).
 
     Args:
         config: a ``config_class`` instance or mapping; ``None`` = the defaults.
@@ -234,3 +203,11 @@ class GANPair(PretrainedMixin, GANWrapperAPI, nn.Module):
         self.config = cfg = build_config(self.config_class, config, **overrides)
         self.generator = self.generator_class(cfg)
         self.discriminator = self.discriminator_class(cfg)
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.z_dim
+
+    def forward(self, z: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Run the generator: ``self.generator(z, **kwargs)``."""
+        return self.generator(z, **kwargs)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genface.models.base import PretrainedMixin, build_config, check_resolution, seeded_randn
+from genface.models.base import GANPair
 from genface.nn.blocks import ConvBlock, UpConvBlock, dcgan_init_
+from genface.nn.progressive import check_resolution
+from genface.utils import seeded_randn
 
 
 @dataclass
@@ -26,6 +28,9 @@ class DCGANConfig:
     ngf: int = 64  # generator width: channels of its last hidden layer
     ndf: int = 64  # discriminator width: channels of its first layer
     channels: int = 3  # image channels (nc)
+
+    def __post_init__(self):
+        check_resolution(self.resolution, 32, 128, model="DCGAN")
 
 
 class DCGANGenerator(nn.Module):
@@ -72,8 +77,11 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x).flatten()
 
 
-class DCGAN(PretrainedMixin, nn.Module):
+class DCGAN(GANPair):
     """The DCGAN pair: ``generator`` and ``discriminator``, initialised as in the paper (N(0, 0.02)).
+
+    A :class:`~genface.models.base.GANPair` like ProGAN and the StyleGANs: both networks are
+    built from one config, calling the pair runs the generator.
 
     Args:
         config: a :class:`DCGANConfig`, or None for the defaults.
@@ -86,18 +94,12 @@ class DCGAN(PretrainedMixin, nn.Module):
     """
 
     config_class = DCGANConfig
+    generator_class = DCGANGenerator
+    discriminator_class = DCGANDiscriminator
 
     def __init__(self, config: DCGANConfig | None = None, **overrides):
-        super().__init__()
-        self.config = build_config(DCGANConfig, config, **overrides)
-        check_resolution(self.config.resolution, (32, 64, 128), "DCGAN")
-        self.generator = DCGANGenerator(self.config)
-        self.discriminator = DCGANDiscriminator(self.config)
+        super().__init__(config, **overrides)
         dcgan_init_(self)
-
-    @property
-    def z_dim(self) -> int:
-        return self.config.z_dim
 
     @torch.no_grad()
     def generate(self, n: int, seed: int | None = None) -> torch.Tensor:

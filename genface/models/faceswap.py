@@ -6,7 +6,7 @@ and whose decoders are identity specific. Trained to reconstruct (randomly warpe
 each identity with that identity's decoder, it swaps a face of A into B by encoding it and
 decoding with B's decoder.
 
-Layout at 64 px with ``width=1`` (see ``/work/shared/ANCHORS.md``)::
+Layout at 64 px with ``width=1`` (the thesis' Listings 1-3)::
 
     Encoder: 4 x [Conv2d k5 s2 "same" + LeakyReLU(0.1)]  128, 256, 512, 1024 filters
              -> flatten -> Dense(1024) -> Dense(4*4*1024) -> reshape (1024, 4, 4)

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genface.models.api import GANWrapperAPI, GeneratorAPI
 from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.nn.equalized import EqualConv2d, EqualLinear
-from genface.nn.latent import GeneratorAPI
 from genface.nn.progressive import (
     ProgressiveDiscriminator,
     check_resolution,
     check_stage,
+    fade_in_synthesis,
     num_stages,
     progan_channels,
     stage_resolution,
@@ -52,6 +53,9 @@ class ProGANConfig:
     normalize_latent: bool = True  # pixel-normalise z onto the hypersphere first (§4.2); False = feed z as is
     mbstd_group_size: int = 4  # samples per minibatch-stddev group (§3)
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = no minibatch-stddev layer
+
+    def __post_init__(self):
+        check_resolution(self.resolution, model="ProGAN")
 
     def channels(self) -> dict[int, int]:
         """Feature maps per resolution ``{4: ..., 8: ..., ..., resolution: ...}``."""
@@ -121,7 +125,6 @@ class ProGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
     def __init__(self, config: ProGANConfig | None = None, **overrides):
         super().__init__()
         self.config = cfg = build_config(ProGANConfig, config, **overrides)
-        check_resolution(cfg.resolution)
         self.z_dim, self.num_ws, self.img_channels = cfg.z_dim, 1, cfg.img_channels
         self.resolution, self.num_stages = cfg.resolution, num_stages(cfg.resolution)
         ch = [cfg.channels()[stage_resolution(k)] for k in range(self.num_stages)]
@@ -133,7 +136,7 @@ class ProGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
         self.upsample = Upsample(cfg.resample)
 
     def mapping(self, z: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, update_w_avg: bool | None = None) -> torch.Tensor:
+                truncation_cutoff: int | None = None, update_w_avg: bool = False) -> torch.Tensor:
         """``z`` ``(N, z_dim)`` -> ``ws`` ``(N, 1, z_dim)``: the (pixel-normalised) latent times ``psi``.
 
         ``truncation_cutoff`` and ``update_w_avg`` exist for API parity and are ignored.
@@ -158,15 +161,10 @@ class ProGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
         if ws.ndim != 3 or ws.shape[1:] != (1, self.z_dim):
             raise ValueError(f"ProGAN expected ws of shape (N, 1, {self.z_dim}), got {tuple(ws.shape)}")
         stage = check_stage(stage, self.num_stages)
-        x = self.blocks[0](ws[:, 0])
-        for k in range(1, stage):
-            x = self.blocks[k](x)
-        if stage == 0:
-            return self.to_rgb[0](x)
-        y = self.to_rgb[stage](self.blocks[stage](x))
-        if alpha < 1:
-            y = torch.lerp(self.upsample(self.to_rgb[stage - 1](x)), y, float(alpha))
-        return y
+        def block(k, x):
+            return self.blocks[0](ws[:, 0]) if k == 0 else self.blocks[k](x)
+
+        return fade_in_synthesis(block, self.to_rgb, self.upsample, stage, alpha)
 
     def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float = 1.0,
                 truncation_psi: float = 1.0) -> torch.Tensor:
@@ -188,13 +186,14 @@ class ProGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
     config_class = ProGANConfig
 
     def __init__(self, config: ProGANConfig | None = None, **overrides):
-        cfg = build_config(ProGANConfig, config, **overrides)
+        # config_class: StyleGANDiscriminator is this class with StyleGAN's config
+        cfg = build_config(self.config_class, config, **overrides)
         super().__init__(cfg.resolution, cfg.channels(), cfg.img_channels, cfg.resample,
                          cfg.mbstd_group_size, cfg.mbstd_num_channels)
         self.config = cfg
 
 
-class ProGAN(GANPair):
+class ProGAN(GANWrapperAPI, GANPair):
     """ProGAN generator + discriminator pair (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Calling it runs the generator; ``generate``/``interpolate``/``mapping``/``synthesis``

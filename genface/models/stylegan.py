@@ -15,18 +15,20 @@ components (``configs/model`` presets should mirror these):
 ====  ==========================  ==================================================================
 cfg   Table 1 row                 fields
 ====  ==========================  ==================================================================
-A     ProGAN baseline             mapping_layers=0, use_styles=False, const_input=False, use_noise=False, resample="nearest", style_mixing_prob=0
+A     ProGAN baseline             mapping_layers=0, use_styles=False, const_input=False, use_noise=False, resample="nearest"
 B     + tuning (incl. bilinear)   A with resample="bilinear"
 C     + add mapping and styles    B with mapping_layers=8, use_styles=True
 D     + remove traditional input  C with const_input=True
 E     + add noise inputs          D with use_noise=True
-F     + mixing regularisation     E with style_mixing_prob=0.9 (the defaults)
+F     + mixing regularisation     E (the defaults), trained with ``objective.style_mixing_prob=0.9``
 ====  ==========================  ==================================================================
 
 Config A built this way has exactly ProGAN's generator and discriminator (same parameter
-shapes, in the same order; ``tests/test_stylegan.py`` checks that copying the weights gives
+shapes, in the same order; ``tests/models/test_stylegan.py`` checks that copying the weights gives
 identical outputs). The training-side parts of B ("tuning": hyper-parameters, R1 loss)
-belong to the training module. For A, the "w" fed to the synthesis is the pixel-normalised
+belong to the training module, and so does F's mixing regularisation: it is a training knob
+(:class:`genface.training.objective.GANObjective`), listed per config in
+:data:`ABLATION_STYLE_MIXING`. For A, the "w" fed to the synthesis is the pixel-normalised
 ``z`` and the first layer is ProGAN's dense 4x4 input.
 """
 
@@ -38,13 +40,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genface.models.api import GANWrapperAPI, GeneratorAPI
 from genface.models.base import GANPair, PretrainedMixin, build_config
+from genface.models.progan import ProGANDiscriminator
 from genface.nn.equalized import EqualConv2d, EqualLinear
-from genface.nn.latent import GeneratorAPI
 from genface.nn.progressive import (
-    ProgressiveDiscriminator,
     check_resolution,
     check_stage,
+    fade_in_synthesis,
     num_stages,
     progan_channels,
     stage_resolution,
@@ -75,11 +78,11 @@ class StyleGANConfig:
     const_input: bool = True  # learned constant 4x4 input; False = "traditional input": w -> dense 4x4 (ProGAN)
     use_noise: bool = True  # per-pixel noise inputs scaled per feature (B); False = none
     resample: str = "bilinear"  # "bilinear" (FIR [1,3,3,1]) or "nearest" (nearest up / avg-pool down, ProGAN)
-    style_mixing_prob: float = 0.9  # mixing regularisation probability in training mode (§3.1); 0 = off
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
 
     def __post_init__(self):
+        check_resolution(self.resolution, model="StyleGAN")
         if self.resample not in RESAMPLE_MODES:
             raise ValueError(f"unknown resample {self.resample!r}; valid: {list(RESAMPLE_MODES)}")
         if self.mapping_layers == 0 and self.z_dim != self.w_dim:
@@ -91,21 +94,23 @@ class StyleGANConfig:
                 for k in range(num_stages(self.resolution))}
 
 
+def _ablation_configs() -> dict[str, dict]:
+    """Table 1's rows, each the previous one plus its change (as configs/experiment/stylegan_ablation)."""
+    rows = {"A": dict(mapping_layers=0, use_styles=False, const_input=False, use_noise=False, resample="nearest")}
+    changes = {"B": dict(resample="bilinear"), "C": dict(mapping_layers=8, use_styles=True),
+               "D": dict(const_input=True), "E": dict(use_noise=True),
+               "F": {}}  # F adds mixing regularisation: a training knob (ABLATION_STYLE_MIXING)
+    for name, change in changes.items():
+        rows[name] = {**rows[chr(ord(name) - 1)], **change}
+    return rows
+
+
 #: StyleGAN Table 1 ablation configs as overrides of :class:`StyleGANConfig` (see module docstring).
-ABLATION_CONFIGS: dict[str, dict] = {
-    "A": dict(mapping_layers=0, use_styles=False, const_input=False, use_noise=False,
-              resample="nearest", style_mixing_prob=0.0),
-    "B": dict(mapping_layers=0, use_styles=False, const_input=False, use_noise=False,
-              resample="bilinear", style_mixing_prob=0.0),
-    "C": dict(mapping_layers=8, use_styles=True, const_input=False, use_noise=False,
-              resample="bilinear", style_mixing_prob=0.0),
-    "D": dict(mapping_layers=8, use_styles=True, const_input=True, use_noise=False,
-              resample="bilinear", style_mixing_prob=0.0),
-    "E": dict(mapping_layers=8, use_styles=True, const_input=True, use_noise=True,
-              resample="bilinear", style_mixing_prob=0.0),
-    "F": dict(mapping_layers=8, use_styles=True, const_input=True, use_noise=True,
-              resample="bilinear", style_mixing_prob=0.9),
-}
+ABLATION_CONFIGS: dict[str, dict] = _ablation_configs()
+
+
+#: StyleGAN Table 1: the style-mixing probability each config trains with (objective.style_mixing_prob).
+ABLATION_STYLE_MIXING: dict[str, float] = {"A": 0.0, "B": 0.0, "C": 0.0, "D": 0.0, "E": 0.0, "F": 0.9}
 
 
 class StyleGANLayer(nn.Module):
@@ -174,7 +179,7 @@ class StyleGANSynthesis(nn.Module):
     def __init__(self, config: StyleGANConfig):
         super().__init__()
         cfg = config
-        self.resolution, self.num_stages = check_resolution(cfg.resolution), num_stages(cfg.resolution)
+        self.resolution, self.num_stages = cfg.resolution, num_stages(cfg.resolution)
         self.w_dim, self.img_channels = cfg.w_dim, cfg.img_channels
         self.num_ws = 2 * self.num_stages
         ch = [cfg.channels()[stage_resolution(k)] for k in range(self.num_stages)]
@@ -213,23 +218,17 @@ class StyleGANSynthesis(nn.Module):
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"synthesis expected ws of shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
         stage = check_stage(stage, self.num_stages)
-        x = self._block(0, None, ws, noise_mode)
-        for k in range(1, stage):
-            x = self._block(k, x, ws, noise_mode)
-        if stage == 0:
-            return self.to_rgb[0](x)
-        y = self.to_rgb[stage](self._block(stage, x, ws, noise_mode))
-        if alpha < 1:
-            y = torch.lerp(self.upsample(self.to_rgb[stage - 1](x)), y, float(alpha))
-        return y
+        return fade_in_synthesis(lambda k, x: self._block(k, x, ws, noise_mode), self.to_rgb, self.upsample,
+                                 stage, alpha)
 
 
 class StyleGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
     """StyleGAN generator ``G = g ∘ f`` (Fig. 1b): ``.mapping`` (:class:`MappingNetwork`) and
     ``.synthesis`` (:class:`StyleGANSynthesis`).
 
-    ``G(z, stage, alpha)`` maps ``z`` to ``ws`` (broadcast, optionally truncated and, in
-    training mode, style-mixed with probability ``style_mixing_prob``) and synthesises.
+    ``G(z, stage, alpha)`` maps ``z`` to ``ws`` (broadcast, optionally truncated, style-mixed
+    with the given ``mixing_prob``) and synthesises. It behaves the same in train and eval mode:
+    the training module passes the mixing probability and ``update_w_avg`` explicitly.
 
     Args:
         config: a :class:`StyleGANConfig` (or mapping); ``None`` = defaults (config F, 1024 px).
@@ -250,7 +249,8 @@ class StyleGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
 
     def forward(self, z: torch.Tensor, stage: int | None = None, alpha: float = 1.0,
                 truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                noise_mode: str = "random", mixing_prob: float | None = None) -> torch.Tensor:
+                noise_mode: str = "random", mixing_prob: float = 0.0, update_w_avg: bool = False
+                ) -> torch.Tensor:
         """``G(z, stage, alpha)`` -> images ``(N, C, R, R)``.
 
         Args:
@@ -260,19 +260,20 @@ class StyleGANGenerator(PretrainedMixin, GeneratorAPI, nn.Module):
             truncation_psi: truncation ``psi`` (1.0 = none).
             truncation_cutoff: truncate only the first ws rows; ``None`` = all.
             noise_mode: ``"random"``, ``"const"`` or ``"none"``.
-            mixing_prob: style-mixing probability for this batch; ``None`` =
-                ``config.style_mixing_prob`` in training mode and 0 in eval mode.
+            mixing_prob: style-mixing probability for this batch (§3.1; the training module passes
+                ``objective.style_mixing_prob`` in training passes); 0 = no mixing.
+            update_w_avg: update the mapping's ``w_avg`` with this batch (NVlabs ``update_emas``;
+                the training module sets it in training passes).
         """
-        ws = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        if mixing_prob is None:
-            mixing_prob = self.config.style_mixing_prob if self.training else 0.0
+        ws = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_w_avg=update_w_avg)
         ws = self.mixing_regularization(z, ws, mixing_prob, self.synthesis.num_active_ws(stage),
                                         truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                                         update_w_avg=False)
         return self.synthesis(ws, stage=stage, alpha=alpha, noise_mode=noise_mode)
 
 
-class StyleGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
+class StyleGANDiscriminator(ProGANDiscriminator):
     """StyleGAN discriminator: ProGAN's (Table 2) with the configured resampling (App. C).
 
     ``D(x, stage, alpha)`` -> ``(N, 1)`` raw scores; layout in
@@ -285,14 +286,8 @@ class StyleGANDiscriminator(PretrainedMixin, ProgressiveDiscriminator):
 
     config_class = StyleGANConfig
 
-    def __init__(self, config: StyleGANConfig | None = None, **overrides):
-        cfg = build_config(StyleGANConfig, config, **overrides)
-        super().__init__(cfg.resolution, cfg.channels(), cfg.img_channels, cfg.resample,
-                         cfg.mbstd_group_size, cfg.mbstd_num_channels)
-        self.config = cfg
 
-
-class StyleGAN(GANPair):
+class StyleGAN(GANWrapperAPI, GANPair):
     """StyleGAN generator + discriminator (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Args:

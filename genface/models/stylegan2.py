@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genface.models.api import GANWrapperAPI, GeneratorAPI
 from genface.models.base import GANPair, PretrainedMixin, build_config
 from genface.nn.equalized import EqualConv2d, EqualLinear, leaky_relu
 from genface.nn.fused import FIRDownsampleStrided, bias_lrelu
-from genface.nn.latent import GeneratorAPI
 from genface.nn.minibatch import MinibatchStdDev
 from genface.nn.progressive import check_resolution
 from genface.nn.resample import Blur
@@ -58,11 +58,11 @@ class StyleGAN2Config:
     fp16_dtype: str = "bfloat16"  # reduced precision of those resolutions: "bfloat16" or "float16"
     conv_clamp: float | None = None  # clamp every layer's output to +-conv_clamp (NVlabs: 256 with fp16); None = no clamp
     fast_ops: bool = False  # fused epilogues and strided skip filters (genface.nn.fused; same maths to rounding, tested); False = the plain layer-by-layer path (opt-in: no CPU speed-up measured, docs/performance.md)
-    style_mixing_prob: float = 0.9  # mixing regularisation probability in training mode; 0 = off
     mbstd_group_size: int = 4  # discriminator minibatch-stddev group size
     mbstd_num_channels: int = 1  # minibatch-stddev maps; 0 = none
 
     def __post_init__(self):
+        check_resolution(self.resolution, model="StyleGAN2")
         self.blur_kernel = tuple(self.blur_kernel)  # JSON round trips give lists
         if self.fp16_dtype not in ("bfloat16", "float16"):
             raise ValueError(f"fp16_dtype must be 'bfloat16' or 'float16', got {self.fp16_dtype!r}")
@@ -148,7 +148,7 @@ class StyleGAN2Synthesis(nn.Module):
     def __init__(self, config: StyleGAN2Config):
         super().__init__()
         cfg = config
-        self.resolution = check_resolution(cfg.resolution)
+        self.resolution = cfg.resolution
         self.w_dim, self.img_channels = cfg.w_dim, cfg.img_channels
         log2 = int(math.log2(cfg.resolution))
         self.num_ws = 2 * log2 - 2
@@ -203,20 +203,21 @@ class StyleGAN2Generator(PretrainedMixin, GeneratorAPI, nn.Module):
                                       normalize_z=True, w_avg_beta=cfg.w_avg_beta, num_ws=self.num_ws)
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                noise_mode: str = "random", mixing_prob: float | None = None) -> torch.Tensor:
-        """``G(z)`` -> images ``(N, C, R, R)``.
+                noise_mode: str = "random", mixing_prob: float = 0.0, update_w_avg: bool = False
+                ) -> torch.Tensor:
+        """``G(z)`` -> images ``(N, C, R, R)``; the same in train and eval mode.
 
         Args:
             z: ``(N, z_dim)`` latents.
             truncation_psi: truncation ``psi`` (1.0 = none).
             truncation_cutoff: truncate only the first ws rows; ``None`` = all.
             noise_mode: ``"random"``, ``"const"`` or ``"none"``.
-            mixing_prob: style-mixing probability for this batch; ``None`` =
-                ``config.style_mixing_prob`` in training mode and 0 in eval mode.
+            mixing_prob: style-mixing probability for this batch (the training module passes
+                ``objective.style_mixing_prob`` in training passes); 0 = no mixing.
+            update_w_avg: update the mapping's ``w_avg`` with this batch (NVlabs ``update_emas``).
         """
-        ws = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        if mixing_prob is None:
-            mixing_prob = self.config.style_mixing_prob if self.training else 0.0
+        ws = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_w_avg=update_w_avg)
         ws = self.mixing_regularization(z, ws, mixing_prob, truncation_psi=truncation_psi,
                                         truncation_cutoff=truncation_cutoff, update_w_avg=False)
         return self.synthesis(ws, noise_mode=noise_mode)
@@ -278,7 +279,7 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
     def __init__(self, config: StyleGAN2Config | None = None, **overrides):
         super().__init__()
         self.config = cfg = build_config(StyleGAN2Config, config, **overrides)
-        self.resolution = check_resolution(cfg.resolution)
+        self.resolution = cfg.resolution
         self.img_channels = cfg.img_channels
         log2 = int(math.log2(cfg.resolution))
         self.from_rgb = EqualConv2d(cfg.img_channels, cfg.channels(cfg.resolution), 1, activation="lrelu")
@@ -310,7 +311,7 @@ class StyleGAN2Discriminator(PretrainedMixin, nn.Module):
         return self.out(self.fc(x.flatten(1)))
 
 
-class StyleGAN2(GANPair):
+class StyleGAN2(GANWrapperAPI, GANPair):
     """StyleGAN2 generator + discriminator (``.generator``, ``.discriminator``, ``.z_dim``).
 
     Args:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genface.models.base import PretrainedMixin, build_config, check_resolution, seeded_randn
+from genface.models.base import PretrainedMixin, build_config
 from genface.nn.blocks import ConvBlock, UpConvBlock
+from genface.nn.progressive import check_resolution
+from genface.utils import seeded_randn
 
 
 @dataclass
@@ -29,6 +31,9 @@ class VAEConfig:
     # encoder channels after each stride-2 convolution (64 px → 32, 16, 8, 4 px); the decoder
     # mirrors them; len(widths) = log2(resolution) - 2 so the bottleneck is 4x4.
     # None = 32, 64, 128, 256, 256, ... (as many as the resolution needs).
+
+    def __post_init__(self):
+        check_resolution(self.resolution, 32, 128, model="VAE")
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -52,7 +57,6 @@ class VAE(PretrainedMixin, nn.Module):
     def __init__(self, config: VAEConfig | None = None, **overrides):
         super().__init__()
         cfg = self.config = build_config(VAEConfig, config, **overrides)
-        check_resolution(cfg.resolution, (32, 64, 128), "VAE")
         n = int(math.log2(cfg.resolution)) - 2
         if cfg.widths is None:
             cfg.widths = [min(32 * 2**i, 256) for i in range(n)]

@@ -20,17 +20,49 @@ from genface.nn.resample import Downsample
 
 __all__ = [
     "check_resolution", "num_stages", "stage_resolution", "stage_of", "progan_channels",
-    "ProgressiveDiscriminator",
+    "fade_in_synthesis", "ProgressiveDiscriminator",
 ]
 
 SQRT2 = math.sqrt(2)
 
 
-def check_resolution(resolution: int, low: int = 8, high: int = 1024) -> int:
-    """Return ``resolution`` if it is a power of two in ``[low, high]``, else raise."""
-    if resolution < low or resolution > high or resolution & (resolution - 1):
-        raise ValueError(f"resolution must be a power of two in [{low}, {high}], got {resolution}")
+def check_resolution(resolution: int, low: int = 8, high: int = 1024, model: str = "") -> int:
+    """Return ``resolution`` if it is a power of two in ``[low, high]``, else raise.
+
+    The one resolution rule of genface's models: each model config calls it once, in its
+    ``__post_init__`` (DCGAN and the VAE: 32..128; ProGAN, StyleGAN, StyleGAN2: 8..1024).
+    """
+    if not isinstance(resolution, int) or resolution < low or resolution > high or resolution & (resolution - 1):
+        valid = [2**k for k in range(low.bit_length() - 1, high.bit_length())]
+        who = f"{model} supports resolutions {valid}: " if model else ""
+        raise ValueError(f"{who}resolution must be a power of two in [{low}, {high}], got {resolution}")
     return resolution
+
+
+def fade_in_synthesis(block, to_rgb, upsample, stage: int, alpha: float) -> torch.Tensor:
+    """The progressive generator's output at ``stage`` with fade-in (ProGAN §2, Fig. 2).
+
+    Runs ``block(0)`` .. ``block(stage)`` and reads the image with ``to_rgb[stage]``; while
+    ``alpha < 1`` it is ``lerp(upsample(to_rgb[stage-1](x_{stage-1})), to_rgb[stage](x_stage),
+    alpha)``, so at ``alpha = 0`` it is exactly stage ``stage - 1``'s image upsampled. Shared by
+    ProGAN's and StyleGAN's synthesis (StyleGAN config A *is* ProGAN).
+
+    Args:
+        block: ``block(k, x)`` -> the features of stage ``k`` (``x`` = stage ``k-1``'s; ``None`` for k = 0).
+        to_rgb: per-stage 1x1 convs to RGB (indexable).
+        upsample: the 2x upsampling of the previous stage's image.
+        stage: the stage to render (already checked).
+        alpha: fade-in weight of ``stage`` (1 = fully faded in).
+    """
+    x = block(0, None)
+    for k in range(1, stage):
+        x = block(k, x)
+    if stage == 0:
+        return to_rgb[0](x)
+    y = to_rgb[stage](block(stage, x))
+    if alpha < 1:
+        y = torch.lerp(upsample(to_rgb[stage - 1](x)), y, float(alpha))
+    return y
 
 
 def num_stages(resolution: int) -> int:

@@ -100,7 +100,7 @@ class MappingNetwork(nn.Module):
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, update_w_avg: bool | None = None
+                truncation_cutoff: int | None = None, update_w_avg: bool = False
                 ) -> torch.Tensor:
         """Map ``z`` to ``w`` (``(N, w_dim)``, or ``(N, num_ws, w_dim)`` when ``num_ws`` is set).
 
@@ -110,16 +110,15 @@ class MappingNetwork(nn.Module):
                 ``w`` becomes ``w_avg``.
             truncation_cutoff: truncate only the first ``cutoff`` ws rows (StyleGAN used 8,
                 i.e. the coarse layers); ``None`` = all rows.
-            update_w_avg: update the ``w_avg`` moving average with this batch; ``None`` =
-                update when the module is in training mode (StyleGAN's behaviour).
+            update_w_avg: update the ``w_avg`` moving average with this batch (NVlabs'
+                ``update_emas``); the training module asks for it in its training passes. The
+                network behaves the same in train and eval mode.
         """
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"MappingNetwork expected z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
         x = pixel_norm(z) if self.normalize_z else z
         for layer in self.layers:
             x = layer(x)
-        if update_w_avg is None:
-            update_w_avg = self.training
         if update_w_avg and self.w_avg_beta is not None:
             with torch.no_grad():
                 self.w_avg.copy_(x.detach().mean(0).to(self.w_avg.dtype).lerp(self.w_avg, self.w_avg_beta))

@@ -228,14 +228,14 @@ class Origin:
 
 def _exported_state(module) -> tuple[Any, dict]:
     """The network a training module exports and its state dict: ``module.net``, with the EMA
-    generator's weights in place of the generator's where an EMA callback keeps one (as
+    generator's weights in place of the generator's where the module keeps one (``G_ema``, as
     ``GANModule.export_pretrained`` writes it), so that a sample grid's hash is the hash in
     the exported ``model.safetensors`` header."""
     net = module.net
     state = dict(net.state_dict())
-    ema = getattr(module, "ema", None)
-    if ema is not None and getattr(ema, "module", None) is not None and hasattr(net, "generator"):
-        state.update({f"generator.{k}": v for k, v in ema.module.state_dict().items()})
+    ema = getattr(module, "G_ema", None)
+    if ema is not None and hasattr(net, "generator"):
+        state.update({f"generator.{k}": v for k, v in ema.state_dict().items()})
     return net, state
 
 

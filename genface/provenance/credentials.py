@@ -42,9 +42,9 @@ _OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
 
 def cache_root() -> Path:
     """``$GENFACE_CACHE/provenance``, else ``~/.cache/genface/provenance``."""
-    root = os.environ.get("GENFACE_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "genface"
-    return base / "provenance"
+    from genface.utils import cache_dir
+
+    return cache_dir("provenance", create=False)
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ class FaceSwapAugment:
     """
 
     def __init__(self, config: AugmentConfig | dict | None = None, **overrides):
-        from genface.models.base import build_config
+        from genface.utils import build_config
 
         self.config = build_config(AugmentConfig, config, **overrides)
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
+
+# private (Lightning 2.x): the launcher has no public base to extend; pyproject bounds lightning < 3
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 # what the launcher writes into os.environ for its children (restored after the fit)

@@ -18,16 +18,16 @@ and Adam leaves them and their moments alone).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from genface.nn.progressive import num_stages, stage_resolution
 from genface.training.gan import GANModule
+from genface.training.objective import GANObjective
 
 __all__ = ["GrowthSchedule", "ProGANModule", "StagedGenerator", "downsample_real", "fade_real"]
 
@@ -129,7 +129,7 @@ class StagedGenerator(torch.nn.Module):
         self.resolution = generator.resolution
 
     def mapping(self, z: torch.Tensor, truncation_psi: float | None = None,
-                truncation_cutoff: int | None = None, update_w_avg: bool | None = False) -> torch.Tensor:
+                truncation_cutoff: int | None = None, update_w_avg: bool = False) -> torch.Tensor:
         psi = self.truncation_psi if truncation_psi is None else truncation_psi
         cutoff = self.truncation_cutoff if truncation_cutoff is None else truncation_cutoff
         return self.generator.mapping(z, truncation_psi=psi, truncation_cutoff=cutoff, update_w_avg=update_w_avg)
@@ -167,38 +167,43 @@ class ProGANModule(GANModule):
 
     Args:
         net: the progressive GAN.
-        fade_images: real images per fade-in phase (ProGAN: 800k); 0 = no fade.
-        stable_images: real images per stabilisation phase (ProGAN: 800k).
+        fade_images: real images per fade-in phase; 0 = no fade; ``None`` = the paper's
+            (``default_phase_images``: ProGAN 800k, StyleGAN 600k).
+        stable_images: real images per stabilisation phase; ``None`` = the paper's.
         start_stage: first stage trained (0 = 4x4).
         growing: False = no progressive growing: train at the final resolution from the start.
         batch_sizes: ``{resolution: batch size}``; ``None`` = the datamodule's batch everywhere.
-        loss: GAN loss (``"wgan"`` for ProGAN; see :class:`~genface.training.gan.GANModule`).
+        objective: a :class:`~genface.training.objective.GANObjective` or a mapping over
+            ``default_objective`` (ProGAN: WGAN-GP, lambda 10, drift 0.001).
         lr_g: generator Adam learning rate (ProGAN: 1e-3).
         lr_d: discriminator Adam learning rate (ProGAN: 1e-3).
         betas: Adam betas (ProGAN: (0, 0.99)).
-        n_critic: D steps per G step (ProGAN: 1).
-        gp_weight: WGAN-GP lambda (10); 0 = none.
-        drift: drift term epsilon (0.001); 0 = none.
-        r1_gamma: R1 weight (0 for ProGAN; 10 for StyleGAN); 0 = off.
-        r1_every: lazy R1 interval (1 = every step).
+        ema_kimg: ``G_ema`` half-life in thousands of images (ProGAN's 0.999 per batch of 16 is
+            about 11); ``None`` = no EMA.
+        ema_rampup: ramp-up of the half-life (NVlabs 0.05); ``None`` = none.
         sample_truncation_psi: truncation ``psi`` for sample grids and metrics (1 = none).
         sample_truncation_cutoff: truncate only the first ws rows when sampling; ``None`` = all.
         nan_policy: ``"stop"`` or ``"skip"`` (see :class:`~genface.training.base.GenerativeModule`).
     """
 
-    def __init__(self, net: torch.nn.Module, fade_images: int = 800_000, stable_images: int = 800_000,
+    default_objective: ClassVar[dict[str, Any]] = {"loss": "wgan", "gp_weight": 10.0, "drift": 0.001}
+
+    #: images per fade-in and per stabilisation phase in the paper (ProGAN App. A.1)
+    default_phase_images: ClassVar[int] = 800_000
+
+    def __init__(self, net: torch.nn.Module, fade_images: int | None = None, stable_images: int | None = None,
                  start_stage: int = 0, growing: bool = True, batch_sizes: dict[int, int] | None = None,
-                 loss: str = "wgan", lr_g: float = 1e-3, lr_d: float = 1e-3,
-                 betas: tuple[float, float] = (0.0, 0.99), n_critic: int = 1, gp_weight: float = 10.0,
-                 drift: float = 0.001, r1_gamma: float = 0.0, r1_every: int = 1,
-                 sample_truncation_psi: float = 1.0, sample_truncation_cutoff: int | None = None,
-                 nan_policy: str = "stop"):
-        super().__init__(net, loss=loss, lr_g=lr_g, lr_d=lr_d, betas=betas, n_critic=n_critic,
-                         gp_weight=gp_weight, drift=drift, r1_gamma=r1_gamma, r1_every=r1_every,
-                         nan_policy=nan_policy)
+                 objective: GANObjective | Mapping[str, Any] | None = None, lr_g: float = 1e-3,
+                 lr_d: float = 1e-3, betas: tuple[float, float] = (0.0, 0.99), ema_kimg: float | None = 10.0,
+                 ema_rampup: float | None = 0.05, sample_truncation_psi: float = 1.0,
+                 sample_truncation_cutoff: int | None = None, nan_policy: str = "stop"):
+        super().__init__(net, objective=objective, lr_g=lr_g, lr_d=lr_d, betas=betas, ema_kimg=ema_kimg,
+                         ema_rampup=ema_rampup, nan_policy=nan_policy)
         self.resolution = int(net.generator.resolution)
         last = num_stages(self.resolution) - 1
-        self.schedule = GrowthSchedule(self.resolution, fade_images, stable_images,
+        phase = self.default_phase_images
+        self.schedule = GrowthSchedule(self.resolution, phase if fade_images is None else fade_images,
+                                       phase if stable_images is None else stable_images,
                                        start_stage if growing else last)
         self.batch_sizes = _batch_sizes(batch_sizes)
         self.images_seen = 0  # real images shown to D; saved in checkpoints
@@ -233,7 +238,7 @@ class ProGANModule(GANModule):
         self.update_schedule()
 
     # -- GANModule hooks --------------------------------------------------------------------
-    def generator_forward(self, z: torch.Tensor) -> torch.Tensor:
+    def generator_forward(self, z: torch.Tensor, training: bool = False) -> torch.Tensor:
         return self.net.generator(z, stage=self.stage, alpha=self.alpha)
 
     def discriminator_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -266,10 +271,3 @@ class ProGANModule(GANModule):
 
     def _generate_with(self, generator: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
         return self.staged(generator)(z)
-
-    def images_per_phase_note(self) -> str:
-        """A one-line description of the schedule (for logs and reports)."""
-        s = self.schedule
-        return (f"4x4 for {s.stable_images} images, then per stage {s.fade_images} fade + {s.stable_images} "
-                f"stable; {self.resolution}px fully faded in after {s.images_to_full()} images "
-                f"(~{math.ceil(s.images_to_full() / 1000)}k)")

@@ -2,24 +2,26 @@
 
 * :class:`StyleGANModule`: progressive growing with ProGAN's schedule (StyleGAN App. C keeps
   it), non-saturating logistic loss with R1 (``gamma = 10``), style-mixing regularisation
-  (§3.1, probability ``style_mixing_prob``), truncation at sampling. The EMA generator is kept
-  by :class:`genface.training.callbacks.EMA` (buffers such as ``mapping.w_avg`` are copied).
-  With ``loss="wgan", gp_weight=10, drift=0.001, r1_gamma=0`` it is ProGAN's training, which
-  is how config A of the Table-1 ablation runs.
+  (§3.1, ``objective.style_mixing_prob``), truncation at sampling. The EMA generator ``G_ema``
+  is the module's (:class:`~genface.training.gan.GANModule`; buffers such as ``mapping.w_avg``
+  are copied). With ``objective: {loss: wgan, gp_weight: 10, drift: 0.001, r1_gamma: 0,
+  style_mixing_prob: 0}`` it is ProGAN's training, which is how config A of the Table-1 ablation runs.
 * :class:`StyleGAN2Module`: no growing; lazy R1 every ``r1_every`` (16) steps and the
   path-length regulariser every ``pl_every`` (4) steps (StyleGAN2 §3.2, Eq. 4, App. B), each
-  scaled by its interval; Adam's ``lr`` and ``betas`` are corrected for the lazy intervals
+  scaled by its interval (all in :class:`~genface.training.objective.GANObjective`); Adam's ``lr`` and ``betas`` are corrected for the lazy intervals
   as in App. B (``c = k / (k + 1)``: ``lr · c``, ``beta ** c``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 
 from genface.training.gan import GANModule
+from genface.training.objective import GANObjective
 from genface.training.progan import ProGANModule
 
 __all__ = ["StyleGANModule", "StyleGAN2Module", "path_length_penalty"]
@@ -27,50 +29,42 @@ __all__ = ["StyleGANModule", "StyleGAN2Module", "path_length_penalty"]
 
 class StyleGANModule(ProGANModule):
     """StyleGAN training (StyleGAN §2, App. C): a :class:`ProGANModule` with StyleGAN's loss,
-    style mixing and sampling options.
+    style mixing and sampling options; it takes :class:`ProGANModule`'s arguments, with these
+    defaults:
 
     Args:
         net: a :class:`~genface.models.stylegan.StyleGAN` (any Table 1 config) or a ProGAN.
-        fade_images: real images per fade-in phase (StyleGAN: 600k).
-        stable_images: real images per stabilisation phase (StyleGAN: 600k).
+        fade_images: real images per fade-in phase (``None`` = StyleGAN's 600k).
+        stable_images: real images per stabilisation phase (``None`` = StyleGAN's 600k).
         start_stage: first stage trained (0 = 4x4; StyleGAN started at 8x8).
         growing: False = train at the final resolution from the start.
         batch_sizes: ``{resolution: batch size}`` (batches are sliced); ``None`` = the datamodule's.
-        style_mixing_prob: mixing-regularisation probability in training (StyleGAN: 0.9; 0 = off);
-            ``None`` = the network's ``config.style_mixing_prob``.
-        loss: ``"non_saturating"`` (logistic, StyleGAN FFHQ) or ``"wgan"`` (ProGAN, config A).
+        objective: a :class:`~genface.training.objective.GANObjective` or a mapping over
+            ``default_objective`` (StyleGAN FFHQ: logistic loss, R1 gamma 10, mixing 0.9).
         lr_g: generator learning rate (StyleGAN: 1e-3 up to 128 px).
         lr_d: discriminator learning rate.
         betas: Adam betas (0, 0.99).
-        n_critic: D steps per G step (1).
-        gp_weight: WGAN-GP lambda, used only with ``loss="wgan"``; 0 = none.
-        drift: ProGAN drift epsilon; 0 = none.
-        r1_gamma: R1 gamma (StyleGAN: 10); 0 = off.
-        r1_every: lazy R1 interval (1 = every step, as StyleGAN).
+        ema_kimg: ``G_ema`` half-life in thousands of images (StyleGAN's ``G_smoothing_kimg``: 10);
+            ``None`` = no EMA.
+        ema_rampup: ramp-up of the half-life (NVlabs 0.05); ``None`` = none.
         sample_truncation_psi: truncation psi for grids and ``generator_fn`` (1 = none).
         sample_truncation_cutoff: truncate only the first ws rows when sampling; ``None`` = all.
         nan_policy: ``"stop"`` or ``"skip"``.
     """
 
-    def __init__(self, net: torch.nn.Module, fade_images: int = 600_000, stable_images: int = 600_000,
-                 start_stage: int = 0, growing: bool = True, batch_sizes: dict[int, int] | None = None,
-                 style_mixing_prob: float | None = None, loss: str = "non_saturating",
-                 lr_g: float = 1e-3, lr_d: float = 1e-3, betas: tuple[float, float] = (0.0, 0.99),
-                 n_critic: int = 1, gp_weight: float = 0.0, drift: float = 0.0, r1_gamma: float = 10.0,
-                 r1_every: int = 1, sample_truncation_psi: float = 1.0,
-                 sample_truncation_cutoff: int | None = None, nan_policy: str = "stop"):
-        super().__init__(net, fade_images=fade_images, stable_images=stable_images, start_stage=start_stage,
-                         growing=growing, batch_sizes=batch_sizes, loss=loss, lr_g=lr_g, lr_d=lr_d,
-                         betas=betas, n_critic=n_critic, gp_weight=gp_weight, drift=drift,
-                         r1_gamma=r1_gamma, r1_every=r1_every, sample_truncation_psi=sample_truncation_psi,
-                         sample_truncation_cutoff=sample_truncation_cutoff, nan_policy=nan_policy)
-        self.style_mixing_prob = style_mixing_prob
+    default_objective: ClassVar[dict[str, Any]] = {"loss": "non_saturating", "r1_gamma": 10.0,
+                                                   "style_mixing_prob": 0.9}
 
-    def generator_forward(self, z: torch.Tensor) -> torch.Tensor:
-        kwargs = {}
-        if self.style_mixing_prob is not None and getattr(self.net.generator, "num_ws", 1) > 1:
-            kwargs["mixing_prob"] = self.style_mixing_prob if self.net.generator.training else 0.0
-        return self.net.generator(z, stage=self.stage, alpha=self.alpha, **kwargs)
+    default_phase_images: ClassVar[int] = 600_000  # StyleGAN App. C: 600k images per phase
+
+    def mixes_styles(self) -> bool:
+        return getattr(self.net.generator, "num_ws", 1) > 1
+
+    def generator_forward(self, z: torch.Tensor, training: bool = False) -> torch.Tensor:
+        if not self.mixes_styles():  # a ProGAN generator: no ws to mix, no w_avg
+            return self.net.generator(z, stage=self.stage, alpha=self.alpha)
+        prob = self.objective.style_mixing_prob if training else 0.0
+        return self.net.generator(z, stage=self.stage, alpha=self.alpha, mixing_prob=prob, update_w_avg=training)
 
     def metric_inputs(self) -> dict[str, Any]:
         """``generator_fn`` (truncated as configured) and ``model``: the EMA generator at the
@@ -127,67 +121,66 @@ class StyleGAN2Module(GANModule):
 
     Args:
         net: a :class:`~genface.models.stylegan2.StyleGAN2`.
-        loss: GAN loss (``"non_saturating"``).
+        objective: a :class:`~genface.training.objective.GANObjective` or a mapping over
+            ``default_objective`` (config F: logistic loss, R1 gamma 10 every 16, path length 2 every 4
+            on half the batch with decay 0.01, mixing 0.9). ``r1_gamma``: 10 at 1024 px; stylegan2-ada's
+            heuristic is ``0.0002 · res² / batch``.
         lr_g: generator learning rate (StyleGAN2: 2e-3; 2.5e-3 in stylegan2-ada's ``paper256``).
         lr_d: discriminator learning rate.
         betas: Adam betas (0, 0.99).
-        r1_gamma: R1 gamma (10 at 1024 px; stylegan2-ada's heuristic is ``0.0002 · res² / batch``); 0 = off.
-        r1_every: lazy R1 interval (16); 1 = every step.
-        pl_weight: path-length weight (2); 0 = off.
-        pl_every: path-length interval (4).
-        pl_decay: decay of the running mean length ``pl_mean`` (0.01).
-        pl_batch_shrink: the penalty uses ``batch // pl_batch_shrink`` latents (2).
-        style_mixing_prob: mixing probability (StyleGAN2: 0.9; 0 = off); ``None`` = the network's config.
+        ema_kimg: ``G_ema`` half-life in thousands of images (config F: 10); ``None`` = no EMA.
+        ema_rampup: ramp-up of the half-life (stylegan2-ada: 0.05 for ``auto``/``cifar``); ``None`` = none.
         lazy_adam: correct Adam's lr and betas for the lazy intervals (App. B); False = as given.
         sample_truncation_psi: truncation psi for grids and ``generator_fn`` (1 = none).
         sample_truncation_cutoff: truncate only the first ws rows when sampling; ``None`` = all.
         nan_policy: ``"stop"`` or ``"skip"``.
     """
 
-    def __init__(self, net: torch.nn.Module, loss: str = "non_saturating", lr_g: float = 2e-3,
-                 lr_d: float = 2e-3, betas: tuple[float, float] = (0.0, 0.99), r1_gamma: float = 10.0,
-                 r1_every: int = 16, pl_weight: float = 2.0, pl_every: int = 4, pl_decay: float = 0.01,
-                 pl_batch_shrink: int = 2, style_mixing_prob: float | None = None, lazy_adam: bool = True,
+    default_objective: ClassVar[dict[str, Any]] = {
+        "loss": "non_saturating", "r1_gamma": 10.0, "r1_every": 16, "pl_weight": 2.0, "pl_every": 4,
+        "pl_decay": 0.01, "pl_batch_shrink": 2, "style_mixing_prob": 0.9}
+    has_path_length: ClassVar[bool] = True
+
+    def __init__(self, net: torch.nn.Module, objective: GANObjective | Mapping[str, Any] | None = None,
+                 lr_g: float = 2e-3, lr_d: float = 2e-3, betas: tuple[float, float] = (0.0, 0.99),
+                 lazy_adam: bool = True, ema_kimg: float | None = 10.0, ema_rampup: float | None = 0.05,
                  sample_truncation_psi: float = 1.0, sample_truncation_cutoff: int | None = None,
                  nan_policy: str = "stop"):
-        super().__init__(net, loss=loss, lr_g=lr_g, lr_d=lr_d, betas=betas, n_critic=1, gp_weight=0.0,
-                         drift=0.0, r1_gamma=r1_gamma, r1_every=r1_every, nan_policy=nan_policy)
-        if pl_every < 1 or pl_batch_shrink < 1:
-            raise ValueError("pl_every and pl_batch_shrink must be >= 1")
-        self.style_mixing_prob = style_mixing_prob
+        super().__init__(net, objective=objective, lr_g=lr_g, lr_d=lr_d, betas=betas, ema_kimg=ema_kimg,
+                         ema_rampup=ema_rampup, nan_policy=nan_policy)
         self.register_buffer("pl_mean", torch.zeros(()))
         self.pl_steps = 0  # path-length penalties applied (logged; for tests and reports)
 
-    def _mixing_prob(self) -> float:
-        if not self.net.generator.training:
-            return 0.0
-        if self.style_mixing_prob is not None:
-            return float(self.style_mixing_prob)
-        return float(self.net.generator.config.style_mixing_prob)
+    def mixes_styles(self) -> bool:
+        return getattr(self.net.generator, "num_ws", 1) > 1
 
-    def generator_forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net.generator(z, mixing_prob=self._mixing_prob())
+    def _mixing_prob(self, training: bool = True) -> float:
+        """The style-mixing probability of a training pass (``objective.style_mixing_prob``), else 0."""
+        return float(self.objective.style_mixing_prob) if training else 0.0
+
+    def generator_forward(self, z: torch.Tensor, training: bool = False) -> torch.Tensor:
+        return self.net.generator(z, mixing_prob=self._mixing_prob(training), update_w_avg=training)
 
     def generator_regularizer(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        hp = self.hparams
-        if hp.pl_weight <= 0 or self.iteration % hp.pl_every:
+        obj = self.objective
+        if obj.pl_weight <= 0 or self.iteration % obj.pl_every:
             return {}
-        n = max(1, z.shape[0] // hp.pl_batch_shrink)
+        n = max(1, z.shape[0] // obj.pl_batch_shrink)
         penalty, _ = path_length_penalty(self.net.generator, self.sample_z(n), self.pl_mean,
-                                         hp.pl_decay, self._mixing_prob())
+                                         obj.pl_decay, self._mixing_prob())
         self.pl_steps += 1
         self.log("train/pl_mean", self.pl_mean.detach(), on_step=True, on_epoch=False)
-        return {"pl": penalty * hp.pl_weight * hp.pl_every}
+        return {"pl": penalty * obj.pl_weight * obj.pl_every}
 
     def configure_optimizers(self):
-        hp = self.hparams
+        hp, obj = self.hparams, self.objective
 
         def adam(params, lr, every, reg_on):
             c = every / (every + 1) if (hp.lazy_adam and reg_on and every > 1) else 1.0
             return torch.optim.Adam(params, lr=lr * c, betas=tuple(b**c for b in hp.betas))
 
-        opt_g = adam(self.net.generator.parameters(), hp.lr_g, hp.pl_every, hp.pl_weight > 0)
-        opt_d = adam(self.net.discriminator.parameters(), hp.lr_d, hp.r1_every, hp.r1_gamma > 0)
+        opt_g = adam(self.net.generator.parameters(), hp.lr_g, obj.pl_every, obj.pl_weight > 0)
+        opt_d = adam(self.net.discriminator.parameters(), hp.lr_d, obj.r1_every, obj.r1_gamma > 0)
         return [opt_g, opt_d]
 
     def _generate_with(self, generator: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:

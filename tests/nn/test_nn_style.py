@@ -205,14 +205,16 @@ def test_w_avg_tracking():
     z = torch.randn(32, 8)
     m.eval()
     m(z)
-    assert torch.count_nonzero(m.w_avg) == 0  # eval: no update
+    assert torch.count_nonzero(m.w_avg) == 0  # no update unless asked
     m.train()
-    w = m(z)
+    m(z)
+    assert torch.count_nonzero(m.w_avg) == 0  # the same in training mode: the caller decides
+    w = m(z, update_w_avg=True)
     assert torch.allclose(m.w_avg, 0.1 * w.mean(0), atol=1e-6)
     m(z, update_w_avg=False)
     assert torch.allclose(m.w_avg, 0.1 * w.mean(0), atol=1e-6)
     untracked = MappingNetwork(8, 8, num_layers=1, w_avg_beta=None).train()
-    untracked(z)
+    untracked(z, update_w_avg=True)
     assert torch.count_nonzero(untracked.w_avg) == 0
 
 

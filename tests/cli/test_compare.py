@@ -104,9 +104,9 @@ def test_study_preset_composes_with_its_variants():
         for model in cfg.models:  # every model is a preset or a variant
             assert model in cfg.variants or (compare.CONFIG_DIR / "experiment" / "compare" / f"{model}.yaml").is_file()
     a = compose("train", overrides=compare.model_overrides(cfg, "stylegan_a"))
-    assert a.model.loss == "wgan" and a.model.net.mapping_layers == 0 and a.model.net.fmap_max == 64
+    assert a.model.objective.loss == "wgan" and a.model.net.mapping_layers == 0 and a.model.net.fmap_max == 64
     b = compose("train", overrides=compare.model_overrides(cfg, "stylegan_b"))
-    assert b.model.net.resample == "bilinear" and b.model.loss == "non_saturating" and b.model.net.fmap_max == 64
+    assert b.model.net.resample == "bilinear" and b.model.objective.loss == "non_saturating" and b.model.net.fmap_max == 64
 
 
 def test_final_losses_average_the_tail(tmp_path):

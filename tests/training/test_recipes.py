@@ -46,7 +46,8 @@ def test_style_family_presets_share_widths_and_measure_ema_in_images(make_cfg):
     widths = {}
     for model in ("progan", "stylegan", "stylegan2"):
         cfg, module = _preset(make_cfg, model)
-        assert cfg.callbacks.ema.ema_kimg == 10 and cfg.callbacks.ema.ema_rampup == 0.05
+        assert cfg.model.ema_kimg == 10 and cfg.model.ema_rampup == 0.05
+        assert module.ema.ema_kimg == 10 and module.G_ema is not None
         c = module.net.generator.config
         widths[model] = ({r: c.channels(r) for r in (4, 8, 16, 32)} if model == "stylegan2"
                          else c.channels())
@@ -57,8 +58,8 @@ def test_style_family_presets_share_widths_and_measure_ema_in_images(make_cfg):
 def test_stylegan2_preset_is_the_low_resolution_recipe(make_cfg):
     """stylegan2-ada's 32 px recipe: mapping 2, lr 2.5e-3, small R1 gamma, no path length, no mixing."""
     _, module = _preset(make_cfg, "stylegan2")
-    hp = module.hparams
-    assert hp.pl_weight == 0 and hp.r1_gamma == 0.01 and hp.lr_g == hp.lr_d == 2.5e-3
+    hp, obj = module.hparams, module.objective
+    assert obj.pl_weight == 0 and obj.r1_gamma == 0.01 and hp.lr_g == hp.lr_d == 2.5e-3
     assert module.net.generator.config.mapping_layers == 2 and module._mixing_prob() == 0.0
     # no path-length regulariser: the G optimiser is not lazily corrected, D's is (R1 every 16)
     opt_g, opt_d = module.configure_optimizers()
@@ -73,8 +74,8 @@ def test_dcgan_preset_keeps_the_paper_optimiser(make_cfg):
 
 def test_progan_preset_uses_the_tuned_baseline_loss(make_cfg):
     _, module = _preset(make_cfg, "progan")
-    hp = module.hparams
-    assert module.loss_name == "non_saturating" and hp.gp_weight == 0 and hp.drift == 0 and hp.r1_gamma == 0.01
+    obj = module.objective
+    assert module.loss_name == "non_saturating" and obj.gp_weight == 0 and obj.drift == 0 and obj.r1_gamma == 0.01
     assert (module.schedule.start_stage, module.schedule.images_to_full()) == (1, 8000)
 
 

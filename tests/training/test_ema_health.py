@@ -1,15 +1,14 @@
 """EMA measured in images (NVlabs ema_kimg with ramp-up) and the collapse/divergence detector."""
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 from omegaconf import open_dict
 
 from genface.cli.train import train
-from genface.training.callbacks import EMA, ema_beta
 from genface.training.health import STATUSES, Health, assess_health, sample_stats
+from genface.training.objective import GeneratorEMA, ema_beta
 
 # -- ema_kimg ------------------------------------------------------------------------------
 
@@ -28,27 +27,17 @@ def test_ema_beta_is_a_half_life_in_images_with_ramp_up():
     assert ema_beta(32, 50_000, 10) ** 2 == pytest.approx(ema_beta(64, 50_000, 10))
 
 
-def _fake(generator):
-    pl_module = SimpleNamespace(net=SimpleNamespace(generator=generator), device=torch.device("cpu"))
-    return pl_module
+def _dcgan_module(**kw):
+    from genface.models.dcgan import DCGAN
+    from genface.training.gan import GANModule
+
+    return GANModule(DCGAN(resolution=32, ngf=4, ndf=4, z_dim=8), **kw)
 
 
-def _run_ema(callback, gen, batches, step_fn):
-    trainer = SimpleNamespace(global_step=0, world_size=1)
-    pl_module = _fake(gen)
-    callback.setup(trainer, pl_module, "fit")
-    for b in batches:
-        step_fn(gen)
-        trainer.global_step += 1
-        callback.on_train_batch_end(trainer, pl_module, None, {"image": torch.zeros(b, 3, 4, 4)}, 0)
-    return callback
-
-
-def test_ema_callback_with_ema_kimg_follows_the_formula():
+def test_generator_ema_with_ema_kimg_follows_the_formula():
     torch.manual_seed(0)
     gen = torch.nn.Linear(3, 2)
     gen.register_buffer("counter", torch.zeros(()))
-    params = [gen.weight.detach().clone()]
     expected = None
     seen = 0
 
@@ -57,66 +46,64 @@ def test_ema_callback_with_ema_kimg_follows_the_formula():
             g.weight.add_(1.0)
             g.counter.add_(1)
 
-    cb = EMA(ema_kimg=0.1, ema_rampup=0.5)
-    trainer = SimpleNamespace(global_step=0, world_size=1)
-    pl_module = _fake(gen)
-    cb.setup(trainer, pl_module, "fit")
+    ema = GeneratorEMA(ema_kimg=0.1, ema_rampup=0.5)
+    copy = GeneratorEMA.copy_of(gen)
     for batch in (16, 16, 8, 32):
         step(gen)
-        params.append(gen.weight.detach().clone())
         beta = ema_beta(batch, seen, 0.1, 0.5)
         expected = gen.weight.detach().clone() if expected is None else torch.lerp(expected, gen.weight.detach(), 1 - beta)
-        trainer.global_step += 1
-        cb.on_train_batch_end(trainer, pl_module, None, {"image": torch.zeros(batch, 3, 4, 4)}, 0)
+        ema.update(copy, gen, batch)
         seen += batch
-    torch.testing.assert_close(cb.module.weight, expected)
-    assert cb.images_seen == 72
+    torch.testing.assert_close(copy.weight, expected)
+    assert ema.images_seen == 72
     # buffers are copied, not averaged
-    assert float(cb.module.counter) == 4.0
+    assert float(copy.counter) == 4.0
     # the average lags the weights (beta > 0 after the first step)
-    assert not torch.allclose(cb.module.weight, gen.weight)
-    # state round trip keeps the image counter (exact resume)
-    state = cb.state_dict()
-    cb2 = EMA(ema_kimg=0.1, ema_rampup=0.5)
-    cb2.load_state_dict(state)
-    assert cb2.images_seen == 72 and cb2._state_to_load is not None
+    assert not torch.allclose(copy.weight, gen.weight)
+    # checkpoint round trip through the module keeps the image counter and G_ema (exact resume)
+    module, ckpt = _dcgan_module(ema_kimg=0.1, ema_rampup=0.5), {}
+    module.ema.images_seen = 72
+    module.on_save_checkpoint(ckpt)
+    ckpt["state_dict"] = module.state_dict()
+    module2 = _dcgan_module(ema_kimg=0.1, ema_rampup=0.5)
+    module2.on_load_checkpoint(ckpt)
+    assert module2.ema.images_seen == 72 and any(k.startswith("G_ema.") for k in ckpt["state_dict"])
 
 
-def test_ema_per_step_decay_unchanged():
-    """Without ema_kimg the old per-step decay with its warm-up still applies."""
+def test_ema_rampup_is_the_warm_up():
+    """The ramp-up (half-life at most images_seen * rampup) is the warm-up: the first update copies
+    the weights, and the average follows them closely while few images have been seen."""
     gen = torch.nn.Linear(2, 2, bias=False)
-
-    def step(g):
-        with torch.no_grad():
-            g.weight.add_(1.0)
-
     w0 = gen.weight.detach().clone()
-    cb = _run_ema(EMA(decay=0.5), gen, [4, 4, 4], step)
-    # step 1: decay min(0.5, 2/11) -> ema = lerp(w0, w0+1, 1-2/11); steps 2, 3: decay 0.5
-    e = w0 + 1
+    ema, copy = GeneratorEMA(ema_kimg=10, ema_rampup=0.5), GeneratorEMA.copy_of(gen)
+    e, seen = None, 0
     for n in (1, 2, 3):
-        d = min(0.5, (1 + n) / (10 + n))
-        e = torch.lerp(e, w0 + n, 1 - d) if n > 1 else torch.lerp(w0, w0 + 1, 1 - d)
-    torch.testing.assert_close(cb.module.weight, e)
+        with torch.no_grad():
+            gen.weight.add_(1.0)
+        d = 0.0 if seen == 0 else 0.5 ** (4 / min(10_000, seen * 0.5))
+        e = w0 + n if e is None else torch.lerp(e, w0 + n, 1 - d)
+        ema.update(copy, gen, 4)
+        seen += 4
+    torch.testing.assert_close(copy.weight, e)
 
 
 def test_ema_rejects_bad_arguments():
     with pytest.raises(ValueError, match="ema_kimg"):
-        EMA(ema_kimg=-1)
+        GeneratorEMA(ema_kimg=-1)
     with pytest.raises(ValueError, match="ema_rampup"):
-        EMA(ema_kimg=1, ema_rampup=0)
+        GeneratorEMA(ema_kimg=1, ema_rampup=0)
 
 
 def _ema_state(result):
-    cb = result["module"].ema
-    return {k: v.clone() for k, v in cb.module.state_dict().items()}, cb.images_seen
+    module = result["module"]
+    return {k: v.clone() for k, v in module.G_ema.state_dict().items()}, module.ema.images_seen
 
 
 def test_ema_kimg_resume_continues_exactly(make_cfg, tmp_path):
     """A DCGAN run with ema_kimg stopped at step 4 and resumed to 6 has the same EMA as an uninterrupted one."""
     common = ["trainer.max_steps=6", "data.dataset.num_images=80", "data.val_size=8",
-              "callbacks.model_checkpoint.every_n_train_steps=2", "callbacks.ema.ema_kimg=0.05",
-              "callbacks.ema.ema_rampup=0.5"]
+              "callbacks.model_checkpoint.every_n_train_steps=2", "model.ema_kimg=0.05",
+              "model.ema_rampup=0.5"]
     full, full_seen = _ema_state(train(make_cfg("dcgan", *common, output_dir=tmp_path / "full")))
     part = make_cfg("dcgan", *common, output_dir=tmp_path / "part")
     with open_dict(part):

@@ -7,8 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from genface.models.progan import ProGAN, ProGANConfig, ProGANDiscriminator, ProGANGenerator
+from tests.conftest import TINY_TABLE
 
-TINY = dict(z_dim=32, fmap_base=128, fmap_max=32)
+TINY = TINY_TABLE["progan"].net  # the one TINY table (tests/conftest.py)
+Z = TINY["z_dim"]
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +25,7 @@ def _count(module) -> int:
 @pytest.mark.parametrize("resolution", [8, 16, 32, 64])
 def test_shapes_at_every_stage(resolution):
     net = ProGAN(resolution=resolution, **TINY)
-    z = torch.randn(4, 32)
+    z = torch.randn(4, Z)
     stages = net.generator.num_stages
     assert stages == {8: 2, 16: 3, 32: 4, 64: 5}[resolution]
     for stage in range(stages):
@@ -40,7 +42,7 @@ def test_shapes_at_every_stage(resolution):
 def test_alpha_zero_equals_previous_stage_upsampled(resolution):
     g = ProGANGenerator(resolution=resolution, **TINY)
     d = ProGANDiscriminator(resolution=resolution, **TINY)
-    z = torch.randn(3, 32)
+    z = torch.randn(3, Z)
     for stage in range(1, g.num_stages):
         prev = g(z, stage=stage - 1, alpha=1.0)
         faded = g(z, stage=stage, alpha=0.0)
@@ -52,7 +54,7 @@ def test_alpha_zero_equals_previous_stage_upsampled(resolution):
 
 def test_alpha_one_ignores_previous_to_rgb():
     g = ProGANGenerator(resolution=16, **TINY)
-    z = torch.randn(2, 32)
+    z = torch.randn(2, Z)
     before = g(z, stage=2, alpha=1.0)
     with torch.no_grad():
         g.to_rgb[1].weight.add_(1.0)
@@ -76,7 +78,7 @@ def test_bilinear_option_changes_resampling():
     near = ProGANGenerator(resolution=16, **TINY)
     bil = ProGANGenerator(resolution=16, resample="bilinear", **TINY)
     bil.load_state_dict(near.state_dict())
-    z = torch.randn(2, 32)
+    z = torch.randn(2, Z)
     assert not torch.allclose(near(z), bil(z))
     prev = bil(z, stage=1)
     assert torch.allclose(bil(z, stage=2, alpha=0.0), bil.upsample(prev), atol=1e-6)
@@ -86,18 +88,18 @@ def test_bilinear_option_changes_resampling():
 
 def test_pixel_norm_in_generator():
     g = ProGANGenerator(resolution=8, **TINY)
-    feats = g.blocks[0](F.normalize(torch.randn(3, 32), dim=1) * 32**0.5)
+    feats = g.blocks[0](F.normalize(torch.randn(3, Z), dim=1) * Z**0.5)
     assert torch.allclose(feats.square().mean(1), torch.ones(3, 4, 4), atol=1e-3)
 
 
 def test_bad_inputs_fail_loudly():
     net = ProGAN(resolution=16, **TINY)
     with pytest.raises(ValueError, match="stage"):
-        net.generator(torch.randn(2, 32), stage=3)
+        net.generator(torch.randn(2, Z), stage=3)
     with pytest.raises(ValueError, match=r"\(N, 3, 8, 8\)"):
         net.discriminator(torch.randn(2, 3, 16, 16), stage=1)
-    with pytest.raises(ValueError, match=r"\(N, 32\)"):
-        net.generator(torch.randn(2, 16))
+    with pytest.raises(ValueError, match=rf"\(N, {Z}\)"):
+        net.generator(torch.randn(2, Z + 1))
     with pytest.raises(ValueError, match="power of two"):
         ProGAN(resolution=48, **TINY)
     with pytest.raises(TypeError, match="valid fields"):
@@ -110,9 +112,9 @@ def test_notebook_api():
     assert a.shape == (3, 3, 16, 16) and torch.equal(a, b)
     assert a.min() >= -1 and a.max() <= 1
     assert not torch.equal(a, net.generate(3, seed=8))
-    ws = net.mapping(torch.randn(2, 32))
-    assert ws.shape == (2, 1, 32) and net.synthesis(ws).shape == (2, 3, 16, 16)
-    z1, z2 = torch.randn(32), torch.randn(32)
+    ws = net.mapping(torch.randn(2, Z))
+    assert ws.shape == (2, 1, Z) and net.synthesis(ws).shape == (2, 3, 16, 16)
+    z1, z2 = torch.randn(Z), torch.randn(Z)
     frames = net.interpolate(z1, z2, steps=4)
     assert frames.shape == (4, 3, 16, 16)
     assert torch.allclose(frames[0], net.generator(z1[None]).clamp(-1, 1)[0], atol=1e-5)
@@ -121,8 +123,8 @@ def test_notebook_api():
     same = net.generate(3, truncation_psi=0.0)
     assert torch.allclose(same[0], same[2])
     with pytest.raises(NotImplementedError):
-        net.style_mix(torch.randn(1, 32), torch.randn(1, 32), 1)
-    assert net.z_dim == 32
+        net.style_mix(torch.randn(1, Z), torch.randn(1, Z), 1)
+    assert net.z_dim == Z
 
 
 def test_save_load_round_trip(tmp_path):
@@ -130,7 +132,7 @@ def test_save_load_round_trip(tmp_path):
     net.save_pretrained(tmp_path / "progan")
     again = ProGAN.from_pretrained(tmp_path / "progan")
     assert again.config == net.config
-    z = torch.randn(2, 32)
+    z = torch.randn(2, Z)
     assert torch.equal(net.generator(z, stage=2, alpha=0.3), again.generator(z, stage=2, alpha=0.3))
     gen_only = ProGANGenerator.from_pretrained(net.generator.save_pretrained(tmp_path / "g"))
     assert torch.equal(gen_only(z), net.generator(z))
@@ -138,7 +140,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_gradients_flow():
     net = ProGAN(resolution=16, **TINY)
-    z = torch.randn(4, 32)
+    z = torch.randn(4, Z)
     img = net.generator(z, stage=2, alpha=0.5)
     net.discriminator(img, stage=2, alpha=0.5).mean().backward()
     for name, p in list(net.generator.named_parameters()) + list(net.discriminator.named_parameters()):

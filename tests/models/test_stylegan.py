@@ -9,6 +9,7 @@ import torch
 from genface.models.progan import ProGAN
 from genface.models.stylegan import (
     ABLATION_CONFIGS,
+    ABLATION_STYLE_MIXING,
     StyleGAN,
     StyleGANConfig,
     StyleGANDiscriminator,
@@ -16,9 +17,13 @@ from genface.models.stylegan import (
 )
 from genface.models.stylegan2 import StyleGAN2, StyleGAN2Discriminator, StyleGAN2Generator
 from genface.nn.style import AdaIN, ConstantInput, NoiseInjection
+from tests.conftest import TINY_TABLE
 
-TINY = dict(z_dim=32, w_dim=32, fmap_base=128, fmap_max=32, mapping_layers=2)
-TINY2 = dict(z_dim=32, w_dim=32, channel_base=256, channel_max=32, mapping_layers=2)
+# the one TINY table (tests/conftest.py); z_dim == w_dim in both rows
+TINY = TINY_TABLE["stylegan"].net
+TINY2 = TINY_TABLE["stylegan2"].net
+Z = TINY["z_dim"]
+assert TINY["w_dim"] == TINY2["z_dim"] == TINY2["w_dim"] == Z
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +46,7 @@ def _nonzero_noise(gen):
 @pytest.mark.parametrize("resolution", [8, 16, 32, 64])
 def test_stylegan_shapes_at_every_stage(resolution):
     net = StyleGAN(resolution=resolution, **TINY)
-    g, z = net.generator, torch.randn(4, 32)
+    g, z = net.generator, torch.randn(4, Z)
     assert g.num_ws == 2 * g.num_stages
     for stage in range(g.num_stages):
         res = 4 * 2**stage
@@ -50,14 +55,14 @@ def test_stylegan_shapes_at_every_stage(resolution):
         assert net.discriminator(img, stage=stage, alpha=0.5).shape == (4, 1)
     assert g(z).shape == (4, 3, resolution, resolution)
     assert net.discriminator(torch.randn(4, 3, resolution, resolution)).shape == (4, 1)
-    assert g.mapping(z).shape == (4, g.num_ws, 32)
+    assert g.mapping(z).shape == (4, g.num_ws, Z)
 
 
 @pytest.mark.parametrize("resolution", [8, 16, 32, 64])
 def test_stylegan_alpha_zero_equals_previous_stage_upsampled(resolution):
     g = StyleGANGenerator(resolution=resolution, **TINY).eval()
     _nonzero_noise(g)
-    ws = g.mapping(torch.randn(2, 32))
+    ws = g.mapping(torch.randn(2, Z))
     for stage in range(1, g.synthesis.num_stages):
         prev = g.synthesis(ws, stage=stage - 1, noise_mode="const")
         faded = g.synthesis(ws, stage=stage, alpha=0.0, noise_mode="const")
@@ -84,7 +89,7 @@ def test_ablation_switches_real_components():
             const=any(isinstance(m, ConstantInput) for m in mods),
             noise=any(isinstance(m, NoiseInjection) for m in mods),
             resample=g.synthesis.upsample.mode,
-            mixing=g.config.style_mixing_prob,
+            mixing=ABLATION_STYLE_MIXING[name],  # a training knob (objective.style_mixing_prob)
         )
 
     a, b, c, d, e, f = (kinds(k) for k in "ABCDEF")
@@ -114,9 +119,9 @@ def _progan_name(name: str) -> str:
 @pytest.mark.parametrize("resample", ["nearest", "bilinear"])
 def test_config_a_is_progan(resample):
     """StyleGAN with every component off (configs A/B) is ProGAN: same parameters, same outputs."""
-    sizes = dict(resolution=16, z_dim=32, fmap_base=128, fmap_max=32, resample=resample)
+    sizes = dict(resolution=16, z_dim=Z, fmap_base=TINY["fmap_base"], fmap_max=TINY["fmap_max"], resample=resample)
     name = "A" if resample == "nearest" else "B"
-    a = StyleGAN.ablation(name, w_dim=32, **sizes)
+    a = StyleGAN.ablation(name, w_dim=Z, **sizes)
     p = ProGAN(**sizes)
     assert _count(a.generator) == _count(p.generator)
     assert _count(a.discriminator) == _count(p.discriminator)
@@ -125,7 +130,7 @@ def test_config_a_is_progan(resample):
         for n, t in p.generator.named_parameters():
             a_params[_progan_name(n)].copy_(t)
     a.discriminator.load_state_dict(p.discriminator.state_dict())
-    z = torch.randn(3, 32)
+    z = torch.randn(3, Z)
     for stage, alpha in [(0, 1.0), (1, 0.3), (2, 1.0)]:
         img = p.generator(z, stage=stage, alpha=alpha)
         assert torch.allclose(a.generator(z, stage=stage, alpha=alpha, noise_mode="none"), img, atol=1e-5)
@@ -138,19 +143,19 @@ def test_truncation_psi_zero_maps_to_w_avg(cls, kw):
     g = cls(resolution=16, **kw).eval()
     with torch.no_grad():
         g.mapping.w_avg.normal_()
-    ws = g.mapping(torch.randn(5, 32), truncation_psi=0.0)
-    assert torch.allclose(ws, g.mapping.w_avg.expand(5, g.num_ws, 32))
+    ws = g.mapping(torch.randn(5, Z), truncation_psi=0.0)
+    assert torch.allclose(ws, g.mapping.w_avg.expand(5, g.num_ws, Z))
     imgs = g.generate(3, truncation_psi=0.0, noise_mode="const")
     assert torch.allclose(imgs[0], imgs[1], atol=1e-6) and torch.allclose(imgs[0], imgs[2], atol=1e-6)
-    cut = g.mapping(torch.randn(2, 32), truncation_psi=0.0, truncation_cutoff=2)
-    assert torch.allclose(cut[:, :2], g.mapping.w_avg.expand(2, 2, 32))
-    assert not torch.allclose(cut[:, 2:], g.mapping.w_avg.expand(2, g.num_ws - 2, 32))
+    cut = g.mapping(torch.randn(2, Z), truncation_psi=0.0, truncation_cutoff=2)
+    assert torch.allclose(cut[:, :2], g.mapping.w_avg.expand(2, 2, Z))
+    assert not torch.allclose(cut[:, 2:], g.mapping.w_avg.expand(2, g.num_ws - 2, Z))
 
 
 @pytest.mark.parametrize("cls,kw", [(StyleGANGenerator, TINY), (StyleGAN2Generator, TINY2)])
 def test_style_mix_feeds_rows(cls, kw):
     g = cls(resolution=16, **kw).eval()
-    z1, z2 = torch.randn(2, 32), torch.randn(2, 32)
+    z1, z2 = torch.randn(2, Z), torch.randn(2, Z)
     for crossover in (0, 3, g.num_ws):
         img, ws = g.style_mix(z1, z2, crossover, return_ws=True)
         w1, w2 = g.mapping(z1), g.mapping(z2)
@@ -166,7 +171,7 @@ def test_style_mix_feeds_rows(cls, kw):
 def test_noise_modes(cls, kw):
     g = cls(resolution=16, **kw).eval()
     _nonzero_noise(g)
-    ws = g.mapping(torch.randn(2, 32))
+    ws = g.mapping(torch.randn(2, Z))
     assert torch.equal(g.synthesis(ws, noise_mode="const"), g.synthesis(ws, noise_mode="const"))
     assert torch.equal(g.synthesis(ws, noise_mode="none"), g.synthesis(ws, noise_mode="none"))
     assert not torch.allclose(g.synthesis(ws, noise_mode="random"), g.synthesis(ws, noise_mode="random"))
@@ -181,7 +186,7 @@ def test_generate_and_interpolate(cls, kw):
     assert a.shape == (3, 3, 16, 16) and torch.equal(a, b)
     assert a.min() >= -1 and a.max() <= 1
     assert not torch.equal(a, g.generate(3, seed=6))
-    z1, z2 = torch.randn(32), torch.randn(32)
+    z1, z2 = torch.randn(Z), torch.randn(Z)
     for space in ("z", "w"):
         frames = g.interpolate(z1, z2, steps=5, space=space)
         assert frames.shape == (5, 3, 16, 16)
@@ -192,21 +197,25 @@ def test_generate_and_interpolate(cls, kw):
 
 
 @pytest.mark.parametrize("cls,kw", [(StyleGANGenerator, TINY), (StyleGAN2Generator, TINY2)])
-def test_w_avg_tracked_in_training_only(cls, kw):
+def test_w_avg_tracked_only_when_asked(cls, kw):
+    """``update_w_avg`` (NVlabs' ``update_emas``) decides, not the train/eval mode."""
     g = cls(resolution=8, **kw)
     g.eval()
-    g(torch.randn(4, 32))
+    g(torch.randn(4, Z))
     g.generate(2)
     assert torch.count_nonzero(g.mapping.w_avg) == 0
     g.train()
-    g(torch.randn(4, 32))
+    g(torch.randn(4, Z))
+    assert torch.count_nonzero(g.mapping.w_avg) == 0
+    g.eval()
+    g(torch.randn(4, Z), update_w_avg=True)
     assert torch.count_nonzero(g.mapping.w_avg) > 0
 
 
 @pytest.mark.parametrize("cls,kw", [(StyleGANGenerator, TINY), (StyleGAN2Generator, TINY2)])
 def test_mixing_regularization(cls, kw):
     g = cls(resolution=16, **kw)
-    z = torch.randn(3, 32)
+    z = torch.randn(3, Z)
     ws = g.mapping(z, update_w_avg=False)
     mixed = g.mixing_regularization(z, ws, mixing_prob=1.0)
     differs = [(not torch.equal(mixed[:, i], ws[:, i])) for i in range(g.num_ws)]
@@ -225,7 +234,7 @@ def test_save_load_round_trip(cls, kw, tmp_path):
     net.save_pretrained(tmp_path / "net")
     again = cls.from_pretrained(tmp_path / "net")
     assert again.config == net.config
-    z = torch.randn(2, 32)
+    z = torch.randn(2, Z)
     kw_g = dict(truncation_psi=0.7, noise_mode="const")
     assert torch.equal(net.eval()(z, **kw_g), again.eval()(z, **kw_g))
     x = torch.randn(4, 3, 16, 16)
@@ -235,7 +244,7 @@ def test_save_load_round_trip(cls, kw, tmp_path):
 @pytest.mark.parametrize("cls,kw", [(StyleGAN, TINY), (StyleGAN2, TINY2)])
 def test_gradients_flow(cls, kw):
     net = cls(resolution=16, **kw).train()
-    img = net.generator(torch.randn(4, 32), mixing_prob=0.0)
+    img = net.generator(torch.randn(4, Z), mixing_prob=0.0)
     net.discriminator(img).mean().backward()
     for name, p in list(net.generator.named_parameters()) + list(net.discriminator.named_parameters()):
         if name.startswith(("synthesis.to_rgb.0", "synthesis.to_rgb.1", "from_rgb.0", "from_rgb.1")) and cls is StyleGAN:
@@ -249,7 +258,7 @@ def test_stylegan_bad_inputs_fail_loudly():
     with pytest.raises(ValueError, match="ws of shape"):
         g.synthesis(torch.randn(2, 3, 32))
     with pytest.raises(ValueError, match="stage"):
-        g(torch.randn(2, 32), stage=5)
+        g(torch.randn(2, Z), stage=5)
     with pytest.raises(ValueError, match="valid"):
         StyleGANConfig(resample="area")
     d = StyleGANDiscriminator(resolution=16, **TINY)
@@ -261,7 +270,7 @@ def test_stylegan_bad_inputs_fail_loudly():
 @pytest.mark.parametrize("resolution", [8, 16, 32, 64])
 def test_stylegan2_shapes(resolution):
     net = StyleGAN2(resolution=resolution, **TINY2)
-    z = torch.randn(4, 32)
+    z = torch.randn(4, Z)
     img = net.generator(z)
     assert img.shape == (4, 3, resolution, resolution)
     assert net.generator.num_ws == {8: 4, 16: 6, 32: 8, 64: 10}[resolution]
@@ -286,7 +295,7 @@ def test_stylegan2_parameter_parity_with_stylegan2_ada():
 def test_stylegan2_fused_equals_unfused():
     g = StyleGAN2Generator(resolution=16, fused_modconv=True, **TINY2)
     _nonzero_noise(g)
-    ws = g.mapping(torch.randn(3, 32), update_w_avg=False)
+    ws = g.mapping(torch.randn(3, Z), update_w_avg=False)
     fused = g.synthesis(ws, noise_mode="const")
     unfused = StyleGAN2Generator(resolution=16, fused_modconv=False, **TINY2)
     unfused.load_state_dict(g.state_dict())
@@ -301,7 +310,7 @@ def test_stylegan2_noise_and_bias_outside_style_block():
     """Fig. 2c: the demodulated conv output has no bias; noise and bias come after it."""
     g = StyleGAN2Generator(resolution=8, **TINY2)
     layer = g.synthesis.conv1
-    x, w = torch.randn(2, layer.conv.in_channels, 4, 4), torch.randn(2, 32)
+    x, w = torch.randn(2, layer.conv.in_channels, 4, 4), torch.randn(2, Z)
     with torch.no_grad():
         layer.bias.fill_(0.3)
     out = layer(x, w, noise_mode="none")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from genface.faces.pairs import SwapPairDataset
+from genface.data.pairs import SwapPairDataset
 from genface.models.faceswap import PRESETS, FaceSwap, FaceSwapConfig, build_faceswap
 from genface.training.augment import (
     FaceSwapAugment,
@@ -269,8 +269,8 @@ def test_swap_pair_dataset_is_deterministic_and_independent():
 
 def test_synthetic_swap_pairs_and_ground_truth():
     synthetic = pytest.importorskip("genface.data.synthetic")
+    from genface.data.pairs import synthetic_swap_ground_truth, synthetic_swap_pairs
     from genface.faces.metrics import reconstruction_metrics
-    from genface.faces.pairs import synthetic_swap_ground_truth, synthetic_swap_pairs
 
     faces = synthetic.SyntheticFaces(num_images=8, num_identities=2, resolution=64, seed=0,
                                      cache=False)

@@ -405,7 +405,7 @@ def test_safetensors_files_are_identical_for_identical_weights(saved_dcgan, tmp_
     code = ("import sys, torch; from genface.models.base import save_safetensors; "
             "save_safetensors({'w': torch.arange(6.0), 'b': torch.ones(2)}, sys.argv[1], "
             "{'format': 'pt', 'synthetic': 'true', 'model': 'x', 'card': 'y', 'alpha': 'z'})")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     blobs = set()
     for i in range(3):  # separate processes: the order was random per process
         subprocess.run([sys.executable, "-c", code, str(tmp_path / f"s{i}.safetensors")], check=True, env=env)
@@ -477,7 +477,7 @@ def test_the_cli_prints_no_traceback(tmp_path, synthetic_cache):
     import subprocess
     import sys
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "GENFACE_CACHE": str(synthetic_cache)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "GENFACE_CACHE": str(synthetic_cache)}
     env.pop("HYDRA_FULL_ERROR", None)
     r = subprocess.run([sys.executable, "-m", "genface.cli.train", f"hydra.run.dir={tmp_path / 'run'}",
                         f"ckpt_path={tmp_path / 'missing.ckpt'}", "data.resolution=32", "data.batch_size=16",

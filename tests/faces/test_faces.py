@@ -291,7 +291,7 @@ def test_video_round_trip_extract_and_swap(orl, tmp_path, tiny_model_dir, monkey
 
     # This test measures which pixels the swap changed; the invisible watermark changes every
     # frame a little (mean |diff| about 1 grey level) and has its own tests in
-    # tests/test_provenance.py, so it is off here, explicitly.
+    # tests/provenance/test_provenance.py, so it is off here, explicitly.
     monkeypatch.setattr(provenance, "_settings", provenance.Settings(**{
         **provenance.asdict(provenance.settings()), "watermark": False}))
     frames = [read_image(orl / "s1" / f"{i}.pgm") for i in (1, 3, 4, 5, 6)]

@@ -198,7 +198,7 @@ def test_resume_continues_exactly(make_cfg, tmp_path):
     part = make_cfg("cyclegan", *common, output_dir=tmp_path / "part")
     with open_dict(part):
         part.trainer.max_steps = 6  # same total (the lr schedule depends on it); stopped by the callback below
-        part.callbacks["stop"] = {"_target_": "tests.test_cyclegan.StopAt", "step": 3}
+        part.callbacks["stop"] = {"_target_": "tests.models.test_cyclegan.StopAt", "step": 3}
     train(part)
     ckpt = tmp_path / "part" / "checkpoints" / "step_0000003.ckpt"
     resumed = train(make_cfg("cyclegan", *common, f"ckpt_path={ckpt}", output_dir=tmp_path / "resumed"))

@@ -13,9 +13,9 @@ from PIL import Image
 
 from genface.cli.train import train
 from genface.config import validate_config
+from genface.data.pairs import synthetic_swap_eval_set, synthetic_swap_ground_truth
 from genface.data.swap import SwapDataModule
 from genface.data.synthetic import SyntheticFaces
-from genface.faces.pairs import synthetic_swap_eval_set, synthetic_swap_ground_truth
 from genface.metrics.reconstruction import reconstruction_errors
 from genface.models.faceswap import FaceSwap
 from genface.provenance import is_marked_png

@@ -59,7 +59,7 @@ def test_time_budget_stops_training_and_leaves_out_evaluation_time(make_cfg):
     cfg = make_cfg("dcgan", "trainer.max_steps=100000", "trainer.val_check_interval=100000",
                    "callbacks.model_checkpoint.every_n_train_steps=100000",
                    "+callbacks.budget._target_=genface.training.budget.TimeBudget", "+callbacks.budget.max_seconds=1.0",
-                   "+callbacks.slow._target_=tests.test_eval_callback._SlowEvaluation", "+callbacks.slow.seconds=0.5")
+                   "+callbacks.slow._target_=tests.training.test_eval_callback._SlowEvaluation", "+callbacks.slow.seconds=0.5")
     t0 = time.perf_counter()
     result = train(cfg)
     wall = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """Distributed and parallel runs on CPU: Lightning DDP (gloo, 2 processes), Hydra multirun with
 DDP (one folder per job, no duplicates), DDP resume, the joblib launcher, the SLURM example config.
 
-Sharding of the data order across ranks is unit-tested in tests/test_robustness.py.
+Sharding of the data order across ranks is unit-tested in tests/training/test_robustness.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ BOTH = ["model.net.z_dim=8"]
 def run_cli(args: list[str], tmp_path: Path, cache: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "GENFACE_LOG_DIR": str(tmp_path / "logs"), "GENFACE_CACHE": str(cache),
            "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     flags = [a for a in args if a == "-m"]  # Hydra's flags go before the overrides
     overrides = [a for a in args if a != "-m"]
     r = subprocess.run([sys.executable, "-m", "genface.cli.train", *flags, "logger=csv", *TINY, *overrides], env=env,

@@ -1,11 +1,11 @@
 """Runs that survive: SIGKILL + resume, safe checkpoints, bad input, small data, config errors.
 
 What else covers issue 6 (not repeated here): in-process exact resume with RNG and data order
-(tests/test_training.py::test_resume_continues_exactly), NaN stop/skip with diagnostic JSON
+(tests/training/test_training.py::test_resume_continues_exactly), NaN stop/skip with diagnostic JSON
 (test_training.py), config type/key errors and unknown model names (test_training.py,
-test_configs.py), image decoding of every mode and each bad file type (tests/test_folder.py),
-unreadable videos and videos without faces in genface-swap (tests/test_faces.py), DDP and
-launchers (tests/test_ddp.py).
+test_configs.py), image decoding of every mode and each bad file type (tests/data/test_folder.py),
+unreadable videos and videos without faces in genface-swap (tests/faces/test_faces.py), DDP and
+launchers (tests/training/test_ddp.py).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def cli_env(tmp_path: Path, cache: Path) -> dict[str, str]:
     # one thread everywhere: bitwise equality of two runs must not depend on thread scheduling
     return {**os.environ, "GENFACE_LOG_DIR": str(tmp_path / "logs"), "GENFACE_CACHE": str(cache),
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "offline",
-            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 def cli_args(model: str, *extra: str) -> list[str]:
@@ -55,7 +55,7 @@ def net_state(path: Path) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------------------------------------
 
 RESUME_ARGS = ["trainer.max_steps=40", "trainer.val_check_interval=10",
-               "callbacks.model_checkpoint.every_n_train_steps=4", "callbacks.ema.decay=0.5"]
+               "callbacks.model_checkpoint.every_n_train_steps=4", "model.ema_kimg=0.01"]
 
 
 @pytest.mark.slow
@@ -294,7 +294,7 @@ def test_per_process_shard_smaller_than_one_batch_is_a_clear_error():
 def test_video_sources_for_training_data(tmp_path):
     """genface-extract on an unreadable video names it; on a video without faces it reports 0
     faces, and the resulting empty folder is a clear error for FolderFaces (not a crash mid-run).
-    (genface-swap on such videos: tests/test_faces.py.)"""
+    (genface-swap on such videos: tests/faces/test_faces.py.)"""
     pytest.importorskip("av")
     from genface.faces.extract import extract_faces
     from genface.faces.io import MediaError, VideoWriter
@@ -314,7 +314,7 @@ def test_video_sources_for_training_data(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# DDP sharding (the end-to-end run is in tests/test_ddp.py)
+# DDP sharding (the end-to-end run is in tests/training/test_ddp.py)
 # ---------------------------------------------------------------------------------------------
 
 
