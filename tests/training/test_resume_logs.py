@@ -11,16 +11,11 @@ from genface.training.checkpoint import load_checkpoint
 from genface.training.csv_logger import AppendingExperimentWriter
 
 COMMON = ["trainer.max_steps=10", "data.dataset.num_images=80", "data.val_size=8",
-          "trainer.log_every_n_steps=1", "callbacks.model_checkpoint.every_n_train_steps=4",
-          "callbacks.ema.decay=0.5"]
+          "trainer.log_every_n_steps=1", "callbacks.model_checkpoint.every_n_train_steps=4"]
 
 
 def _state(result):
-    module = result["module"]
-    state = {f"net.{k}": v.clone() for k, v in module.net.state_dict().items()}
-    if getattr(module, "ema", None) is not None:
-        state.update({f"ema.{k}": v.clone() for k, v in module.ema.module.state_dict().items()})
-    return state
+    return {k: v.clone() for k, v in result["module"].state_dict().items()}  # net and G_ema
 
 
 def _steps(path):
