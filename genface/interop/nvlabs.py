@@ -54,6 +54,15 @@ __all__ = ["nvlabs_to_genface", "stylegan2_from_nvlabs", "nvlabs_d_to_genface", 
            "mapping_from_nvlabs"]
 
 
+def _network(source, key: str):
+    """The network ``key`` ("G", "G_ema", "D") of an NVlabs ``.pkl`` (restricted unpickler),
+    or a KeyError naming the networks the file has."""
+    nets = load_nvlabs_pkl(source)
+    if nets.get(key) is None:
+        raise KeyError(f"{source} has no {key!r} network; it has {sorted(k for k, v in nets.items() if v is not None)}")
+    return nets[key]
+
+
 def nvlabs_to_genface(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename an NVlabs ``Generator`` state dict to genface ``StyleGAN2Generator`` keys."""
     if any(k.startswith("mapping.embed") for k in sd):
@@ -104,13 +113,7 @@ def stylegan2_from_nvlabs(source: str | Path | dict[str, Any], key: str = "G_ema
         **config: further :class:`~genface.models.stylegan2.StyleGAN2Config` fields
             (``mapping_lr_mul`` defaults to NVlabs' 0.01).
     """
-    if isinstance(source, dict):
-        sd = source
-    else:
-        nets = load_nvlabs_pkl(source)
-        if nets.get(key) is None:
-            raise KeyError(f"{source} has no {key!r} network; it has {sorted(k for k, v in nets.items() if v is not None)}")
-        sd = stub_state_dict(nets[key])
+    sd = source if isinstance(source, dict) else stub_state_dict(_network(source, key))
     return generator_from_genface_state(nvlabs_to_genface(sd), **{"mapping_lr_mul": 0.01, **config}).eval()
 
 
@@ -158,13 +161,7 @@ def discriminator_from_nvlabs(source: str | Path | dict[str, Any], key: str = "D
         **config: further :class:`~genface.models.stylegan2.StyleGAN2Config` fields the weights
             do not tell (``mbstd_group_size``: NVlabs' default 4 is genface's).
     """
-    if isinstance(source, dict):
-        sd = source
-    else:
-        nets = load_nvlabs_pkl(source)
-        if nets.get(key) is None:
-            raise KeyError(f"{source} has no {key!r} network; it has {sorted(k for k, v in nets.items() if v is not None)}")
-        sd = stub_state_dict(nets[key])
+    sd = source if isinstance(source, dict) else stub_state_dict(_network(source, key))
     return discriminator_from_genface_state(nvlabs_d_to_genface(sd), **config)
 
 
@@ -178,10 +175,7 @@ def mapping_from_nvlabs(source: str | Path, key: str = "G_ema"):
     """
     from genface.nn.style import MappingNetwork
 
-    nets = load_nvlabs_pkl(source)
-    if nets.get(key) is None:
-        raise KeyError(f"{source} has no {key!r} network; it has {sorted(k for k, v in nets.items() if v is not None)}")
-    stub = nets[key].state.get("_modules", {}).get("mapping")
+    stub = _network(source, key).state.get("_modules", {}).get("mapping")
     if stub is None:
         raise ValueError(f"{source}: {key} has no mapping network")
     attrs = stub.state

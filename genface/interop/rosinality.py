@@ -132,12 +132,7 @@ def generator_from_genface_state(mapped: dict[str, torch.Tensor], w_avg: torch.T
                              channel_base=channel_base, channel_max=channel_max, **config)
     if "mapping.w_avg" not in mapped:
         mapped["mapping.w_avg"] = w_avg.reshape(-1) if w_avg is not None else net.mapping.w_avg
-    want = {k: v.shape for k, v in net.state_dict().items()}
-    bad = {k: (tuple(mapped[k].shape), tuple(s)) for k, s in want.items() if k in mapped and mapped[k].shape != s}
-    if bad:
-        raise ValueError(f"the weights do not fit a genface StyleGAN2 of these widths: {bad}")
-    net.load_state_dict(mapped, strict=True)
-    return net.eval()
+    return _load_fitting(net, mapped, "StyleGAN2")
 
 
 def rosinality_d_to_genface(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -200,9 +195,15 @@ def discriminator_from_genface_state(mapped: dict[str, torch.Tensor], **config: 
     net = StyleGAN2Discriminator(resolution=resolution, img_channels=mapped["from_rgb.weight"].shape[1],
                                  channel_base=channel_base, channel_max=channel_max,
                                  **{"mbstd_num_channels": mapped["conv.weight"].shape[1] - c4, **config})
+    return _load_fitting(net, mapped, "StyleGAN2 discriminator")
+
+
+def _load_fitting(net: torch.nn.Module, mapped: dict[str, torch.Tensor], what: str) -> torch.nn.Module:
+    """Load ``mapped`` into ``net`` strictly, first naming every tensor whose shape does not fit
+    (a clearer error than ``load_state_dict``'s); returns ``net`` in eval mode."""
     want = {k: v.shape for k, v in net.state_dict().items()}
     bad = {k: (tuple(mapped[k].shape), tuple(s)) for k, s in want.items() if k in mapped and mapped[k].shape != s}
     if bad:
-        raise ValueError(f"the weights do not fit a genface StyleGAN2 discriminator of these widths: {bad}")
+        raise ValueError(f"the weights do not fit a genface {what} of these widths: {bad}")
     net.load_state_dict(mapped, strict=True)
     return net.eval()
