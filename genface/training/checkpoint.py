@@ -266,6 +266,16 @@ class StepCheckpoint(ModelCheckpoint):
             sweep_stale_temporaries(self.dirpath)
             self._prune(trainer)
 
+    def on_train_end(self, trainer, pl_module) -> None:
+        # Lightning writes last.ckpt at the end only if none was written yet, so a run that
+        # trainer.max_time (or any early stop) ends between two step checkpoints kept the
+        # older last.ckpt: write it again at the step the run stopped at.
+        if (self.save_last and self._last_checkpoint_saved and not trainer.fast_dev_run
+                and self._last_global_step_saved != trainer.global_step):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            return
+        super().on_train_end(trainer, pl_module)
+
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         super()._save_checkpoint(trainer, filepath)
         self._prune(trainer)
