@@ -22,23 +22,34 @@ import torch
 
 
 def table(m: dict[str, float]) -> str:
+    """The swaps beside the no-swap baseline and a real photo of B; rates as "share (k of n)"."""
     def f(k):
         v = m.get(k, float("nan"))
         return "n/a" if v != v else f"{v:.3f}"
 
+    def rate(k, n_key):
+        v, n = m.get(k, float("nan")), m.get(n_key, float("nan"))
+        if v != v:
+            return "n/a"
+        return f"{100 * v:.0f} % ({round(v * n)} of {int(n)})" if n == n else f"{100 * v:.0f} %"
+
+    n_a, n_b, n_r = "swap_id_dlib/num_swaps", "swap_id_dlib/num_b2a", "swap_id_dlib/real_b_num"
     rows = [
-        ("face detected (dlib HOG)", f("swap_id_dlib/detected"), f("swap_id_dlib/noswap_detected"),
-         f("swap_id_dlib/real_b_detected")),
-        ("retrieved as B, top-1 among all identities", f("swap_id_dlib"), f("swap_id_dlib/noswap_top1_b"),
-         f("swap_id_dlib/real_b_top1")),
+        ("face detected (dlib HOG)", rate("swap_id_dlib/detected", n_a), rate("swap_id_dlib/noswap_detected", n_a),
+         rate("swap_id_dlib/real_b_detected", n_r)),
+        ("retrieved as B, top-1 among all identities", rate("swap_id_dlib", n_a),
+         rate("swap_id_dlib/noswap_top1_b", n_a), rate("swap_id_dlib/real_b_top1", n_r)),
         ("distance to A's centre (identity leakage)", f("swap_id_dlib/leakage"), f("swap_id_dlib/noswap_dist_a"),
          f("swap_id_dlib/real_b_leakage")),
         ("distance to B's centre", f("swap_id_dlib/dist_b"), f("swap_id_dlib/noswap_dist_b"),
          f("swap_id_dlib/real_b_dist_b")),
-        ("68-landmark error vs the source face (NME)", f("swap_pose_dlib"), "0 (by definition)",
-         f("swap_pose_dlib/real_b")),
+        ("68-landmark error vs the source face (NME)",
+         f"{f('swap_pose_dlib')} ({int(m.get('swap_pose_dlib/num_pairs', 0))} pairs)", "0 (by definition)",
+         f"{f('swap_pose_dlib/real_b')} ({int(m.get('swap_pose_dlib/real_b_pairs', 0))} pairs)"),
+        ("the other way, B->A: detected", rate("swap_id_dlib/b2a_detected", n_b), "", ""),
+        ("the other way, B->A: retrieved as A, top-1", rate("swap_id_dlib/b2a_top1", n_b), "", ""),
     ]
-    out = ["| held-out faces of A | swap A->B | no swap (A itself) | real photo of B, same light |",
+    out = ["| held-out faces of A | swap A->B | no swap (A itself) | real photo of B, same conditions |",
            "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(out)

@@ -305,6 +305,7 @@ def _swap_id(ctx: EvalContext) -> dict[str, float]:
         "swap_id_dlib/noswap_dist_a": _nanmean(identity_distances(e_src, g, gl, d.label_a)),
         "swap_id_dlib/noswap_dist_b": _nanmean(identity_distances(e_src, g, gl, d.label_b)),
         "swap_id_dlib/num_swaps": len(a2b),
+        "swap_id_dlib/num_b2a": len(b2a),
         "swap_id_dlib/num_gallery": len(g),
         "swap_id_dlib/num_identities": len(np.unique(gl)),
     }
@@ -318,6 +319,7 @@ def _swap_id(ctx: EvalContext) -> dict[str, float]:
                 "swap_id_dlib/real_b_detected": float(np.isfinite(e_real).all(1).mean()),
                 "swap_id_dlib/real_b_leakage": _nanmean(identity_distances(e_real, g, gl, d.label_a)),
                 "swap_id_dlib/real_b_dist_b": _nanmean(identity_distances(e_real, g, gl, d.label_b)),
+                "swap_id_dlib/real_b_num": int(valid.sum()),
             })
     return out
 

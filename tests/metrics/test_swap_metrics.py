@@ -139,6 +139,9 @@ def test_dlib_swap_metrics_on_orl(tmp_path):
     good = compute_metrics(names, swap_fn=real_b, swap_data=data)
     none = compute_metrics(names, swap_fn=lambda x, t: x, swap_data=data)
     assert good["swap_id_dlib/detected"] == 1.0 and good["swap_id_dlib"] >= 0.66
+    # the denominators the rates are reported with ("k of n")
+    assert good["swap_id_dlib/num_swaps"] == len(data.faces_a) and good["swap_id_dlib/num_b2a"] == len(data.faces_b)
+    assert good["swap_id_dlib/real_b_num"] == len(data.faces_a)
     assert none["swap_id_dlib"] == 0.0 and none["swap_id_dlib/leakage"] < good["swap_id_dlib/leakage"]
     assert none["swap_pose_dlib"] == pytest.approx(0.0, abs=1e-9)
     assert good["swap_pose_dlib"] == pytest.approx(good["swap_pose_dlib/real_b"], rel=1e-6)
