@@ -139,6 +139,10 @@ class FaceSwapModule(SwapEvaluation, GenerativeModule):
     Args:
         net: the FaceSwap network (it needs at least ``max(identities) + 1`` decoders).
         lr: Adam learning rate (faceswap: 5e-5).
+        lr_decay_steps: cosine decay of the learning rate from ``lr`` to ``lr * lr_final``
+            over this many optimiser steps, then constant (a step budget: set it to the run's
+            ``trainer.max_steps``); None or 0 = constant ``lr`` (faceswap).
+        lr_final: the learning rate at the end of the decay, as a fraction of ``lr``.
         betas: Adam betas.
         eps: Adam epsilon (faceswap: 1e-7).
         losses: loss name -> weight, see :class:`FaceSwapLoss` (default MAE).
@@ -170,6 +174,8 @@ class FaceSwapModule(SwapEvaluation, GenerativeModule):
         self,
         net: FaceSwap,
         lr: float = 5e-5,
+        lr_decay_steps: int | None = None,
+        lr_final: float = 0.1,
         betas: tuple[float, float] = (0.5, 0.999),
         eps: float = 1e-7,
         losses: Mapping[str, float] | None = None,
@@ -294,7 +300,19 @@ class FaceSwapModule(SwapEvaluation, GenerativeModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return torch.optim.Adam(self.net.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps)
+        opt = torch.optim.Adam(self.net.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps)
+        if not hp.lr_decay_steps:
+            return opt
+        import math
+
+        n, floor = int(hp.lr_decay_steps), float(hp.lr_final)
+
+        def factor(step: int) -> float:  # cosine from 1 to lr_final over n steps, then lr_final
+            t = min(step, n) / n
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     @torch.no_grad()
     def preview_grid(self, batch: Mapping, n: int | None = None) -> torch.Tensor:

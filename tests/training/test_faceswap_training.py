@@ -316,3 +316,22 @@ def test_faceswap_init_is_keras_glorot_and_icnr_repeats_subpixel_kernels():
     assert torch.equal(w, w[:, :1].expand_as(w))
     with pytest.raises(ValueError, match="init"):
         FaceSwap(resolution=32, init="he")
+
+
+def test_cosine_lr_decay_reaches_its_floor_and_stays():
+    module = FaceSwapModule(FaceSwap(resolution=32, width=0.0625), augment=False, lr=1e-3,
+                            lr_decay_steps=10, lr_final=0.1)
+    conf = module.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    assert conf["lr_scheduler"]["interval"] == "step"
+    lrs = []
+    for _ in range(15):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1e-3)
+    assert lrs[5] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half way: the mean of the two
+    assert all(a > b for a, b in zip(lrs[:10], lrs[1:11]))
+    assert lrs[10:] == pytest.approx([1e-4] * 5)
+    constant = FaceSwapModule(FaceSwap(resolution=32, width=0.0625), augment=False, lr=1e-3)
+    assert isinstance(constant.configure_optimizers(), torch.optim.Adam)
