@@ -82,3 +82,12 @@ def test_resumed_metrics_are_cut_where_the_next_part_starts(tmp_path):
         parts.append(p)
     rows = _experiment_script().read_metrics(parts)
     assert [(int(r["step"]), r["val/x"]) for r in rows] == [(9, "0"), (99, "0"), (199, "1"), (299, "1"), (399, "1")]
+
+
+def test_table_gives_counts_beside_rates():
+    m = {"swap_id_dlib": 5 / 12, "swap_id_dlib/detected": 0.5, "swap_id_dlib/num_swaps": 12,
+         "swap_id_dlib/b2a_top1": 0.75, "swap_id_dlib/num_b2a": 12, "swap_id_dlib/real_b_detected": 0.7,
+         "swap_id_dlib/real_b_num": 10, "swap_pose_dlib": 0.063, "swap_pose_dlib/num_pairs": 5}
+    t = _experiment_script().table(m)
+    assert "42 % (5 of 12)" in t and "50 % (6 of 12)" in t and "75 % (9 of 12)" in t
+    assert "70 % (7 of 10)" in t and "0.063 (5 pairs)" in t
