@@ -74,7 +74,7 @@ def read_metrics(paths) -> list[dict[str, str]]:
     return rows
 
 
-def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = ()) -> Path | None:
+def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = (), n_swaps: int | None = None) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,22 +84,24 @@ def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = ()) -> Path | No
     if not path.is_file():
         return None
     rows = read_metrics([*earlier, path])
-    series = {k: [] for k in ("val/swap_id_dlib", "val/swap_id_dlib/detected", "val/swap_pose_dlib",
-                              "val/swap_pose_dlib/real_b")}
+    series = {k: [] for k in ("val/swap_id_dlib", "val/swap_id_dlib/detected", "val/swap_id_dlib/b2a_top1",
+                              "val/swap_pose_dlib", "val/swap_pose_dlib/real_b")}
     for r in rows:
         for k in series:
             if r.get(k):
                 series[k].append((int(r["step"]), float(r[k])))
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
-    for k, lab in (("val/swap_id_dlib", "B retrieved top-1"), ("val/swap_id_dlib/detected", "face detected")):
+    for k, lab, ls in (("val/swap_id_dlib", "A->B: B retrieved top-1", "-"),
+                       ("val/swap_id_dlib/detected", "A->B: face detected", "-"),
+                       ("val/swap_id_dlib/b2a_top1", "B->A: A retrieved top-1", "--")):
         if series[k]:
-            ax[0].plot(*zip(*series[k]), marker="o", label=lab)
+            ax[0].plot(*zip(*series[k]), marker="o", ls=ls, label=lab)
     for y, c in ((0.95, "C1"), (0.8, "C0")):
         ax[0].axhline(y, color=c, ls=":", lw=1)  # the targets
     ax[0].set_xlabel("step")
     ax[0].set_ylim(-0.05, 1.05)
-    ax[0].legend()
-    ax[0].set_title("held-out swaps A->B")
+    ax[0].legend(fontsize=7)
+    ax[0].set_title(f"{n_swaps} held-out swaps each way" if n_swaps else "held-out swaps")
     if series["val/swap_pose_dlib"]:
         ax[1].plot(*zip(*series["val/swap_pose_dlib"]), marker="o", color="C2", label="swap A->B")
     if series["val/swap_pose_dlib/real_b"]:
@@ -225,7 +227,7 @@ def main(argv=None) -> int:
     out = args.out or args.run_dir / "swap_eval"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(m, indent=1))
-    curves = plot_curves(args.run_dir, out, args.earlier_metrics)
+    curves = plot_curves(args.run_dir, out, args.earlier_metrics, int(m.get("swap_id_dlib/num_swaps", 0)))
     if curves:
         print(f"curves: {curves}")
     return 0
