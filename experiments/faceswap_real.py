@@ -105,7 +105,7 @@ def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = (), n_swaps: int
     if series["val/swap_pose_dlib"]:
         ax[1].plot(*zip(*series["val/swap_pose_dlib"]), marker="o", color="C2", label="swap A->B")
     if series["val/swap_pose_dlib/real_b"]:
-        ax[1].plot(*zip(*series["val/swap_pose_dlib/real_b"]), ls=":", color="C3", label="real photo of B")
+        ax[1].plot(*zip(*series["val/swap_pose_dlib/real_b"]), ls=":", marker="x", color="C3", label="real photo of B")
     if series["val/swap_pose_dlib"] or series["val/swap_pose_dlib/real_b"]:
         ax[1].legend()
     ax[1].set_xlabel("step")
