@@ -91,11 +91,12 @@ def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = (), n_swaps: int
             if r.get(k):
                 series[k].append((int(r["step"]), float(r[k])))
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
-    for k, lab, ls in (("val/swap_id_dlib", "A->B: B retrieved top-1", "-"),
-                       ("val/swap_id_dlib/detected", "A->B: face detected", "-"),
-                       ("val/swap_id_dlib/b2a_top1", "B->A: A retrieved top-1", "--")):
+    # detected drawn wide underneath: where every detected swap is retrieved the two coincide
+    for k, lab, ls, lw, c in (("val/swap_id_dlib/detected", "A->B: face detected", "-", 5, "C1"),
+                              ("val/swap_id_dlib", "A->B: B retrieved top-1", "-", 1.5, "C0"),
+                              ("val/swap_id_dlib/b2a_top1", "B->A: A retrieved top-1", "--", 1.5, "C2")):
         if series[k]:
-            ax[0].plot(*zip(*series[k]), marker="o", ls=ls, label=lab)
+            ax[0].plot(*zip(*series[k]), marker="o", ls=ls, lw=lw, color=c, label=lab, alpha=0.6 if lw > 2 else 1)
     for y, c in ((0.95, "C1"), (0.8, "C0")):
         ax[0].axhline(y, color=c, ls=":", lw=1)  # the targets
     ax[0].set_xlabel("step")
@@ -103,7 +104,7 @@ def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = (), n_swaps: int
     ax[0].legend(fontsize=7)
     ax[0].set_title(f"{n_swaps} held-out swaps each way" if n_swaps else "held-out swaps")
     if series["val/swap_pose_dlib"]:
-        ax[1].plot(*zip(*series["val/swap_pose_dlib"]), marker="o", color="C2", label="swap A->B")
+        ax[1].plot(*zip(*series["val/swap_pose_dlib"]), marker="o", color="C4", label="swap A->B (detected pairs)")
     if series["val/swap_pose_dlib/real_b"]:
         ax[1].plot(*zip(*series["val/swap_pose_dlib/real_b"]), ls=":", marker="x", color="C3", label="real photo of B")
     if series["val/swap_pose_dlib"] or series["val/swap_pose_dlib/real_b"]:
