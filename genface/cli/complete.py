@@ -258,9 +258,18 @@ def _prune(folder: Path) -> None:
 
 def maybe_complete(config_name: str, argv: list[str] | None = None) -> bool:
     """Answer ``-sc query=bash`` (the bash function's query) from the store and return True;
-    False for anything else (``-sc install=bash``, other shells, lines only Hydra handles)."""
+    False for anything else (other shells, lines only Hydra handles), and for ``-sc
+    install=bash``, after storing the answers for the empty line (the first TAB is then fast)."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in ("-sc", "--shell-completion") or argv[1] != "query=bash":
+    if len(argv) != 2 or argv[0] not in ("-sc", "--shell-completion"):
+        return False
+    if argv[1] == "install=bash":  # Hydra prints the script; the store of the empty line is made now
+        try:
+            query(config_name, f"genface-{config_name} ")
+        except Exception:  # never in the way of the install
+            pass
+        return False
+    if argv[1] != "query=bash":
         return False
     if "COMP_LINE" not in os.environ:
         return False
