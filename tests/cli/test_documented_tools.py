@@ -6,7 +6,10 @@ folder laid out as the lines assume: ``logs/train/runs/<run>/pretrained`` (liter
 ``MODEL`` hold a tiny saved model (a StyleGAN2 for the generate lines, a VAE for the metrics
 lines, whose ``recon1k`` needs an autoencoder), ``real_faces/`` and ``path/to/real_faces/``
 hold the reference images and, on the metrics page, ``samples/`` holds 2048 images (the
-``swd2k`` lines need 2048 on both sides). A line needing a missing extra (``--video``: PyAV) is skipped.
+``swd2k`` lines need 2048 on both sides). SWD's own effort is cut (8 patches per image and
+32 directions instead of ProGAN's 128 and 4 x 128: the full protocol takes minutes on one
+CPU thread and is tested in tests/metrics); the images, counts and command lines are as
+documented. A line needing a missing extra (``--video``: PyAV) is skipped.
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ def _layout(tmp_path: Path, model, samples: int = 0, reference: int = 40) -> Non
         _pngs(tmp_path / "samples", samples, 1)
 
 
+def _light_swd(monkeypatch) -> None:
+    from genface.metrics import swd
+
+    full = swd.swd_levels
+    monkeypatch.setattr(swd, "swd_levels", lambda real, fake, **kw: full(
+        real, fake, **{**kw, "nhoods_per_image": 8, "dir_repeats": 1, "dirs_per_repeat": 32}))
+
+
 def _run(main, args: list[str]) -> None:
     if "--video" in args:
         pytest.importorskip("av")
@@ -85,6 +96,7 @@ def test_metrics_page_lines_run(tmp_path, monkeypatch, synthetic_cache, capsys):
 
     monkeypatch.chdir(tmp_path)
     _layout(tmp_path, VAE(resolution=32, widths=[8, 16, 32], z_dim=8), samples=2048, reference=2048)
+    _light_swd(monkeypatch)
     for args in documented("docs/cli/metrics.md", "genface-metrics"):
         _run(metrics_cli.main, args)
     assert (tmp_path / "scores.json").is_file()
@@ -98,6 +110,7 @@ def test_readme_lines_run_in_order(tmp_path, monkeypatch, synthetic_cache):
 
     monkeypatch.chdir(tmp_path)
     _layout(tmp_path, StyleGAN2(resolution=32, z_dim=16, w_dim=16, channel_base=256, channel_max=16), reference=2048)
+    _light_swd(monkeypatch)
     for args in documented("README.md", "genface-generate"):
         _run(gen_cli.main, args)
     for args in documented("README.md", "genface-metrics"):
