@@ -229,15 +229,26 @@ def query(config_name: str, line: str | None = None) -> list[str] | None:
     if split is None:
         return None
     words, word, multirun = split
-    path = _store_path(config_name, words, multirun)
-    try:
-        store = json.loads(path.read_text())
-    except (OSError, ValueError):
-        store = _build(config_name, words, multirun)
-        from genface.utils import atomic_write_text
+    from genface.utils import atomic_write_text
 
-        atomic_write_text(path, json.dumps(store))
-        _prune(path.parent)
+    try:
+        path: Path | None = _store_path(config_name, words, multirun)
+    except OSError:  # an unwritable cache: answered all the same, not stored
+        path = None
+    store = None
+    if path is not None and path.is_file():
+        try:
+            store = json.loads(path.read_text())
+        except (OSError, ValueError):
+            store = None
+    if store is None:
+        store = _build(config_name, words, multirun)
+        if path is not None:
+            try:
+                atomic_write_text(path, json.dumps(store))
+                _prune(path.parent)
+            except OSError:
+                pass
     return _answer(store, word)
 
 

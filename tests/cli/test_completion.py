@@ -89,3 +89,10 @@ def test_the_command_answers_a_bash_query(tmp_path):
     r = subprocess.run([sys.executable, "-c", "from genface.cli.entry import compare; compare()", "-sc", "query=bash"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0 and r.stdout.split() == ["model=", "models."], r.stderr[-2000:]
+
+
+def test_an_unwritable_cache_still_answers(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("GENFACE_CACHE", str(blocker / "cache"))  # below a file: cannot be made
+    assert complete.query("train", "genface-train mo") == ["model.", "model="]
