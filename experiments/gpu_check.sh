@@ -95,7 +95,7 @@ echo "== 3. CUDA test suite"
 timeout 100 python3 -m pytest -q -m gpu tests -p no:cacheprovider -x 2>&1 | tail -15
 echo "== 4. experiments/benchmark.py, every model, 64 px, batch 32"
 timeout 90 python3 experiments/benchmark.py --device cuda --resolutions 64 --batch-size 32 --steps 8 --warmup 3 \
-  --quiet --out "$W/benchmark_all.json"
+  --override divergence.check_every=16 --quiet --out "$W/benchmark_all.json"
 merge
 echo "== 5. genface compile mode (bf16 + compile_stylegan2) vs NVlabs fp16, 128 px"
 timeout 80 $BR --resolution 128 --cycles 2 --references nvlabs --precision bf16 --nvlabs-fp16-res 4 --compile \
