@@ -482,6 +482,8 @@ def run(args) -> dict[str, Any]:
         if "genface_nets" in args.references:
             refs.append(ExamplesDCGAN(root, args, device, genface_nets=True))
 
+    # genface's finiteness checks every N steps (divergence.check_every; 1 = every step, the default)
+    module.configure_divergence(check_every=args.check_every)
     n_batches = len(schedule)
     data = torch.utils.data.DataLoader(RandomImages(args.batch_size * min(n_batches, 4), args.resolution),
                                        batch_size=args.batch_size, drop_last=True, num_workers=0)
@@ -528,7 +530,8 @@ def run(args) -> dict[str, Any]:
             s["notes"] = {"module": type(module).__mro__[1].__name__, "precision": args.precision,
                           "fast_ops": getattr(net.config, "fast_ops", None),
                           "num_fp16_res": getattr(net.config, "num_fp16_res", None),
-                          "channels_last": args.channels_last, "compile": args.compile}
+                          "channels_last": args.channels_last, "compile": args.compile,
+                          "check_every": args.check_every}
         else:
             ref = next(r for r in refs if r.name == name)
             s["parameters"] = ref.parameters()
@@ -659,6 +662,8 @@ def main(argv=None) -> dict[str, Any]:
     p.add_argument("--channels-last", action="store_true", help="channels_last for genface (and DCGAN references)")
     p.add_argument("--compile", action="store_true", help="torch.compile genface's G and D")
     p.add_argument("--no-ref-ops", action="store_true", help="on CUDA, do not compile rosinality's custom ops")
+    p.add_argument("--check-every", type=int, default=1,
+                   help="genface's divergence.check_every: finiteness checks (host-device syncs) every N steps")
     p.add_argument("--threads", type=int, default=1, help="CPU threads")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--out", type=Path, default=None, help="JSON output path")

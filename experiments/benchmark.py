@@ -153,6 +153,8 @@ def _run_case(model: str, resolution: int, args: argparse.Namespace) -> dict[str
         L.seed_everything(args.seed, workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
         module = instantiate(cfg.model, _convert_="all")
+        if cfg.get("divergence") is not None and hasattr(module, "configure_divergence"):
+            module.configure_divergence(**cfg.divergence)  # as genface-train (e.g. divergence.check_every)
         net = module.net
         params = sum(p.numel() for p in net.parameters())
         params_g = sum(p.numel() for p in net.generator.parameters()) if hasattr(net, "generator") else None

@@ -3,6 +3,8 @@
 #   1. genface (fast_ops on) vs NVlabs stylegan2-ada-pytorch StyleGAN2, side by side in one process
 #      (experiments/bench_reference.py), 64/128/256 px, config-F widths, batch 32, fp32
 #      (TF32 off for both); NVlabs' custom ops compiled if its toolchain works (the JSON says);
+#      genface with divergence.check_every=16 (its finiteness checks, the only host-device syncs
+#      of its step, every 16 steps; NVlabs' loop makes none per step);
 #   2. the same at 128/256 px in each one's mixed precision (genface bf16-mixed, NVlabs fp16 in
 #      the top 4 resolutions with conv_clamp 256);
 #   2b. both in NVlabs' scheme (fp16 in the top 4 resolutions, conv_clamp 256; genface num_fp16_res=4);
@@ -70,7 +72,7 @@ for name, data in merged.items():
 PYEOF
 }
 
-BR="python3 experiments/bench_reference.py --model stylegan2 --device cuda --batch-size 32 --channel-base 32768 --channel-max 512 --fast-ops true"
+BR="python3 experiments/bench_reference.py --model stylegan2 --device cuda --batch-size 32 --channel-base 32768 --channel-max 512 --fast-ops true --check-every 16"
 echo "== 1. side by side, fp32 (genface vs NVlabs)"
 for res in 64 128 256; do  # the first run also compiles NVlabs' custom ops (cached for the others)
   timeout $([ $res = 64 ] && echo 200 || echo 90) $BR --resolution $res --cycles 2 --references nvlabs \
@@ -93,7 +95,7 @@ echo "== 3. CUDA test suite"
 timeout 100 python3 -m pytest -q -m gpu tests -p no:cacheprovider -x 2>&1 | tail -15
 echo "== 4. experiments/benchmark.py, every model, 64 px, batch 32"
 timeout 90 python3 experiments/benchmark.py --device cuda --resolutions 64 --batch-size 32 --steps 8 --warmup 3 \
-  --quiet --out "$W/benchmark_all.json"
+  --override divergence.check_every=16 --quiet --out "$W/benchmark_all.json"
 merge
 echo "== 5. genface compile mode (bf16 + compile_stylegan2) vs NVlabs fp16, 128 px"
 timeout 80 $BR --resolution 128 --cycles 2 --references nvlabs --precision bf16 --nvlabs-fp16-res 4 --compile \

@@ -37,6 +37,9 @@ class DivergenceConfig:
     loss_limit: float | None = 1e8
     # with model.nan_policy=skip, fail the run when more than this share of its steps was skipped
     max_skipped_fraction: float = 0.5
+    # with model.nan_policy=stop: check losses and weights every this many steps (one host-device
+    # sync per check instead of several per step; a NaN raises at most check_every - 1 steps late)
+    check_every: int = 1
 
 
 @dataclass

@@ -446,12 +446,9 @@ def print_summary(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = (), c
 
 # ---------------------------------------------------------------------------- figures
 def _plt():
-    import matplotlib
+    from genface.utils import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot("genface-compare's figures")
 
 
 def side_by_side(rows: Sequence[dict[str, Any]], path: Path) -> Path | None:
@@ -791,18 +788,25 @@ def write_report(settings: dict[str, Any], rows: Sequence[dict[str, Any]], out: 
         lines += [f"| {r['model']} | {r['seed']} | " + " | ".join(_fmt(r["metrics"].get(k, float("nan"))) for k in extra) + " |"
                   for r in rows if r.get("metrics")]
         lines.append("")
-    side = side_by_side(rows, out / "samples_side_by_side.png")
+    from genface.utils import missing_extra
+
+    no_plots = missing_extra("matplotlib", feature="genface-compare's figures")
+    if no_plots:  # the tables and results.json are written all the same
+        print(f"figures skipped: {no_plots}")
+        lines += [f"Figures skipped: {no_plots}", ""]
+    side = None if no_plots else side_by_side(rows, out / "samples_side_by_side.png")
     if side:
         lines += ["## Samples", "", f"![samples]({side.name})", ""]
         lines += [f"- {r['model']} (seed {r['seed']}): `{Path(r['grid']).relative_to(out)}`" for r in rows if r.get("grid")]
         lines.append("")
-    curves = learning_curves(rows, out / "learning_curves.png", out)
+    curves = None if no_plots else learning_curves(rows, out / "learning_curves.png", out)
     if curves:
         lines += ["## Learning curves", "", f"![learning curves]({curves.name})", "",
                   "Metrics evaluated during training (`eval_metrics`, every `eval_every_images` images) against images "
                   "seen and against training wall time; one line per seed.", ""]
-    losses = loss_curves(rows, out / "loss_curves.png", out)
-    lines += ["## Loss curves", "", f"![loss curves]({losses.name})", ""]
+    losses = None if no_plots else loss_curves(rows, out / "loss_curves.png", out)
+    if losses:
+        lines += ["## Loss curves", "", f"![loss curves]({losses.name})", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines))
     _write_json(out / "results.json", {"config": settings, "results": rows})

@@ -65,14 +65,12 @@ def _swap(model: Any, x: torch.Tensor, to: int) -> torch.Tensor:
 def render_swap_grid(rows: list[tuple[str, torch.Tensor]], path: str | Path,
                      title: str = "the same faces swapped by each method (synthetic output)") -> Path:
     """A labelled figure of ``rows`` (one strip of faces per row), saved as a marked PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
-    from torchvision.utils import make_grid
 
     from genface.provenance import save_png
+    from genface.utils import make_grid, pyplot
+
+    plt = pyplot("the swap grid")
 
     n = max(len(r[1]) for r in rows)
     fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 * n + 1.6, 1.05 * len(rows) + 0.5), squeeze=False)
@@ -111,6 +109,12 @@ def write_swap_grid(cfg: Any, rows: list[dict[str, Any]], out: Path, n: int = 8)
     than one swapper ran."""
     import json
 
+    from genface.utils import missing_extra
+
+    no_plots = missing_extra("matplotlib", feature="the swap grid")
+    if no_plots:
+        print(f"swap grid skipped: {no_plots}")
+        return None
     from hydra import compose
     from hydra.utils import instantiate
 

@@ -4,7 +4,8 @@
 a one-line message that names the extra to install (``pip install 'genface[faces]'``).
 :func:`seeded_randn` draws the seeded latents of every model, :func:`atomic_write_bytes` /
 :func:`atomic_write_text` write every file that must not be seen half-written, and
-:func:`cache_dir` resolves ``GENFACE_CACHE`` for every cache. torch is imported inside the
+:func:`cache_dir` resolves ``GENFACE_CACHE`` for every cache and :func:`make_grid` tiles images
+for every sample grid, :func:`pyplot` gives matplotlib for every figure. torch is imported inside the
 functions that need it, so that importing this module stays cheap (CLI ``--help``).
 """
 
@@ -33,6 +34,8 @@ EXTRAS: dict[str, str] = {
     "optuna": "sweeps",
     "submitit": "cluster",
     "h5py": "interop",
+    "torchvision": "vision",
+    "matplotlib": "plots",
 }
 
 
@@ -65,6 +68,28 @@ def require(module: str, extra: str | None = None, *, feature: str | None = None
         raise MissingExtraError(
             f"{feature or module} needs {missing!r}, which is not installed: "
             f"pip install 'genface[{extra}]'", name=missing) from e
+
+
+def missing_extra(module: str, extra: str | None = None, *, feature: str | None = None) -> str | None:
+    """``None`` when :func:`require` would import ``module``, else its one-line message (for
+    features that are skipped, not failed, without their extra: the report's figures)."""
+    try:
+        require(module, extra, feature=feature)
+    except MissingExtraError as e:
+        return str(e)
+    return None
+
+
+def pyplot(feature: str | None = None) -> ModuleType:
+    """``matplotlib.pyplot`` on the file-only Agg backend, from the ``plots`` extra (every
+    figure genface draws goes through here).
+
+    Raises:
+        MissingExtraError: matplotlib is not installed (the message names ``genface[plots]``).
+    """
+    matplotlib = require("matplotlib", feature=feature or "drawing figures")
+    matplotlib.use("Agg")
+    return importlib.import_module("matplotlib.pyplot")
 
 
 #: config fields that older genface versions wrote and that moved elsewhere: dropped when a saved
@@ -151,3 +176,44 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def make_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: float = 0.0) -> Any:
+    """Tile a batch of images into one image, as ``torchvision.utils.make_grid`` does (same
+    layout, same output for these arguments; ``normalize`` and ``scale_each`` are not offered).
+
+    torchvision is not a core dependency of genface: PyPI's torchvision pins one torch release
+    (so installing it replaces a user's torch) and its Linux wheels do not import beside a CPU
+    build of torch, which also breaks ``import lightning`` (torchmetrics imports torchvision
+    when it is installed). genface's sample grids therefore use this function.
+
+    Args:
+        images: (N, C, H, W) tensor or a list of (C, H, W) tensors; C = 1 is repeated to 3.
+        nrow: images per row of the grid.
+        padding: pixels between images and around the grid.
+        pad_value: value of the padding pixels.
+
+    Returns:
+        (C, rows * (H + padding) + padding, min(nrow, N) * (W + padding) + padding), or the
+        one (C, H, W) image itself when N = 1 (torchvision's behaviour).
+    """
+    import torch
+
+    x = torch.stack(list(images)) if isinstance(images, (list, tuple)) else images
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.size(1) == 1:
+        x = torch.cat((x, x, x), 1)
+    if x.size(0) == 1:
+        return x.squeeze(0)
+    n, c, h, w = x.shape
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    step_h, step_w = h + padding, w + padding
+    grid = x.new_full((c, step_h * rows + padding, step_w * cols + padding), pad_value)
+    for k in range(n):
+        y, xpos = divmod(k, cols)
+        grid[:, y * step_h + padding: y * step_h + padding + h, xpos * step_w + padding: xpos * step_w + padding + w] = x[k]
+    return grid

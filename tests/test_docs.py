@@ -90,13 +90,22 @@ def _commands(page: str) -> list[str]:
     out = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
-            line = line.split("  #")[0].strip()
+            line = re.split(r"\s#", line)[0].strip()
             if line.startswith("genface-train") and "<" not in line:
                 out.append(line)
     return out
 
 
-@pytest.mark.parametrize("page", ["configs.md", "training.md", "installation.md"])
+#: every page (and the README) whose bash blocks hold a genface-train line
+TRAIN_PAGES = sorted(str(p.relative_to(DOCS)) if p.is_relative_to(DOCS) else "../README.md"
+                     for p in [*DOCS.rglob("*.md"), ROOT / "README.md"] if re.search(r"^genface-train ", p.read_text(), re.M))
+
+
+def test_train_commands_are_found_on_every_page_that_has_them():
+    assert {"configs.md", "training.md", "installation.md", "../README.md", "long-runs.md"} <= set(TRAIN_PAGES)
+
+
+@pytest.mark.parametrize("page", TRAIN_PAGES)
 def test_documented_train_commands_compose(page, tmp_path, monkeypatch):
     """Every documented ``genface-train`` override composes and validates (nothing is trained)."""
     from hydra import compose, initialize_config_module

@@ -257,9 +257,9 @@ def failed_row(model: str, seed: int, error: BaseException) -> dict[str, Any]:
 
 
 def _grid(images: torch.Tensor, n: int) -> torch.Tensor:
-    import torchvision
+    from genface.utils import make_grid
 
-    return torchvision.utils.make_grid((images + 1) / 2, nrow=int(math.sqrt(n) + 0.5), padding=2, pad_value=1.0)
+    return make_grid((images + 1) / 2, nrow=int(math.sqrt(n) + 0.5), padding=2, pad_value=1.0)
 
 
 def _plain(cfg: DictConfig) -> dict[str, Any]:

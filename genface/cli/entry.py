@@ -23,7 +23,10 @@ def compare() -> None:
     if maybe_print_help("compare"):
         return
     if any(a.split("=", 1)[0] in _COMPLETION_FLAGS for a in sys.argv[1:]):
-        _complete("compare")
+        from genface.cli.complete import maybe_complete
+
+        if not maybe_complete("compare"):  # answered from the store, else by Hydra
+            _complete("compare")
         return
     from genface.cli.compare import main
 

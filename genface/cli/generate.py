@@ -163,13 +163,13 @@ def latent_walk(model, seeds: list[int], frames: int, space: str = "z", psi: flo
 
 
 def make_grid(images, nrow: int | None = None):
-    """(N, 3, H, W) -> one (3, H', W') image with a 2 px border (torchvision's make_grid)."""
+    """(N, 3, H, W) -> one (3, H', W') image with a 2 px border (:func:`genface.utils.make_grid`)."""
     import math
 
-    from torchvision.utils import make_grid as tv_make_grid
+    from genface.utils import make_grid as tile
 
     nrow = nrow or max(1, math.ceil(math.sqrt(len(images))))
-    return tv_make_grid(images, nrow=nrow, padding=2, pad_value=-1)
+    return tile(images, nrow=nrow, padding=2, pad_value=-1)
 
 
 def run(args: argparse.Namespace) -> list[Path]:

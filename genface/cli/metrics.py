@@ -86,6 +86,7 @@ def evaluate(generated: str | Path, reference: str | Path, metrics: list[str], r
     from genface.metrics import compute_metrics
 
     kwargs: dict[str, Any] = {}
+    folder_images = None
     if is_model_folder(generated):
         from genface.models import from_pretrained
 
@@ -101,12 +102,17 @@ def evaluate(generated: str | Path, reference: str | Path, metrics: list[str], r
     else:
         resolution = resolution or 64
         gen = _folder(generated, resolution)
-        kwargs["generator_fn"] = FolderGenerator(gen.images.float().div(127.5).sub(1))
+        folder_images = gen.images.float().div(127.5).sub(1)
         source = {"kind": "folder", "path": str(generated), "num_images": len(gen)}
     ref = _folder(reference, resolution, max_images)
-    values = compute_metrics(metrics, reference=ref, device=device, batch_size=batch_size, seed=seed,
-                             reference_key=f"folder-{ref.cache_file.stem if ref.cache_file else 'mem'}",
-                             **kwargs)
+    common = dict(reference=ref, device=device, batch_size=batch_size, seed=seed,
+                  reference_key=f"folder-{ref.cache_file.stem if ref.cache_file else 'mem'}")
+    if folder_images is None:
+        values = compute_metrics(metrics, **common, **kwargs)
+    else:  # every metric reads the folder from its first image (as a model's seeds repeat)
+        values = {}
+        for name in metrics:
+            values.update(compute_metrics([name], generator_fn=FolderGenerator(folder_images), **common))
     import genface
 
     return {"generated": source, "reference": {"path": str(reference), "num_images": len(ref)},

@@ -148,6 +148,10 @@ def main() -> float | None:
     Hydra app, after the output folder is checked (genface/cli/_guard.py)."""
     if maybe_print_help("train"):
         return None
+    from genface.cli.complete import maybe_complete
+
+    if maybe_complete("train"):  # a tab-completion query, answered from the store
+        return None
     import sys
 
     if not any(a.startswith(("-sc", "--shell-completion", "--info")) for a in sys.argv[1:]):

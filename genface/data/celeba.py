@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.datasets import CelebA
-from torchvision.datasets.utils import check_integrity
 
 from genface.data.folder import (
     _check_common,
@@ -28,6 +26,11 @@ from genface.data.folder import (
     load_face,
     subset_indices,
 )
+from genface.utils import require
+
+# torchvision is the `vision` extra (not in the core install): a one-line message without it
+CelebA = require("torchvision.datasets", feature="data=celeba").CelebA
+check_integrity = require("torchvision.datasets.utils", feature="data=celeba").check_integrity
 
 #: The splits of ``list_eval_partition.txt`` (``"all"`` = their union).
 SPLITS: tuple[str, ...] = ("train", "valid", "test", "all")

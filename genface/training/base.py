@@ -61,6 +61,42 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 DEFAULT_LOSS_LIMIT = 1e8
 #: Default of ``divergence.max_skipped_fraction``: share of skipped steps above which a run fails.
 DEFAULT_MAX_SKIPPED_FRACTION = 0.5
+#: Default of ``divergence.check_every``: check the losses and the network every batch.
+DEFAULT_CHECK_EVERY = 1
+
+
+@dataclasses.dataclass
+class _PendingCheck:
+    """A :meth:`GenerativeModule.guard_finite` call whose verdict stays on the device until the
+    next check (``divergence.check_every``): what the per-step check would have reported."""
+
+    step: int  # global_step at the call
+    epoch: int
+    losses: dict[str, torch.Tensor]  # detached
+    flags: torch.Tensor  # (len(losses),) bool: True = non-finite or beyond loss_limit
+    batch_stats: dict[str, torch.Tensor] | None  # per float tensor of the batch: mean, std, min, max, finite
+
+
+def _batch_stats(batch: Any) -> dict[str, torch.Tensor] | None:
+    """Per floating-point tensor of a dict batch, ``[mean, std, min, max, all finite]`` as one
+    device tensor (no sync); the diagnostic's ``batch`` section is made from it. None: no dict batch."""
+    if not isinstance(batch, dict):
+        return None
+    out = {}
+    for k, v in batch.items():
+        if torch.is_tensor(v) and v.is_floating_point():
+            f = v.detach().float()
+            out[k] = torch.stack([f.mean(), f.std(), v.detach().min().float(), v.detach().max().float(),
+                                  torch.isfinite(f).all().float()])
+    return out
+
+
+def _batch_diagnostic(stats: dict[str, torch.Tensor]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for k, t in stats.items():
+        mean, std, lo, hi, finite = t.tolist()
+        out[k] = {"mean": mean, "std": std, "min": lo, "max": hi, "finite": bool(finite)}
+    return out
 
 
 class FiniteGuard(L.Callback):
@@ -77,6 +113,9 @@ class FiniteGuard(L.Callback):
       run (an optimiser step cannot be undone); a non-finite buffer stops it under
       ``nan_policy=stop`` and, under ``skip``, is put back to its value before the batch and the
       batch counts as skipped.
+    * With ``divergence.check_every = N > 1`` (``nan_policy=stop`` only) both checks run every
+      ``N`` batches instead, one host-device sync each (see
+      :meth:`GenerativeModule.configure_divergence`).
     * It counts batches and skipped batches; a run that skipped more than
       ``max_skipped_fraction`` of its batches fails with
       :class:`~genface.errors.TooManySkippedStepsError` and a summary, as soon as that is
@@ -85,30 +124,17 @@ class FiniteGuard(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         pl_module._skipped_in_batch = False
+        pl_module._batch_stats_cache = None
         if pl_module.nan_policy == "skip":
             pl_module._buffers_at_batch_start = pl_module._snapshot_buffers()
             pl_module._buffers_at_segment_start = pl_module._buffers_at_batch_start
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         m = pl_module
-        bad_params = non_finite_tensors(dict(m.named_parameters()))
-        bad_buffers = non_finite_tensors(dict(m.named_buffers()))
-        if trainer.world_size > 1:
-            anybad = trainer.strategy.reduce_boolean_decision(bool(bad_params or bad_buffers), all=False)
-            if anybad and not (bad_params or bad_buffers):
-                bad_buffers = ["(on another process)"]
-        if bad_params or (bad_buffers and m.nan_policy == "stop"):
-            what = (f"parameters {_short(bad_params)}" if bad_params else "") + \
-                   (" and " if bad_params and bad_buffers else "") + \
-                   (f"buffers {_short(bad_buffers)}" if bad_buffers else "")
-            path = m._write_diagnostic({"non_finite_parameters": bad_params,
-                                        "non_finite_buffers": bad_buffers})
-            raise NonFiniteLossError(
-                f"the network's {what} became non-finite (NaN/Inf) at step {m.global_step}; diagnostic "
-                f"written to {path}. The checkpoints written before this step are intact: lower the "
-                "learning rate (and resume from the last checkpoint), or set divergence.loss_limit lower "
-                "so that the explosion is caught earlier."
-            )
+        bad_buffers: list[str] = []
+        if not m._defers_checks() or (m.trained_batches + 1) % m.check_every == 0:
+            m.check_pending_losses()  # deferred loss checks first: a NaN loss names its own step
+            bad_buffers = m._check_network(trainer)
         if bad_buffers:  # nan_policy=skip: put the buffers back and count the batch as skipped
             snapshot = getattr(m, "_buffers_at_batch_start", None)
             if snapshot is not None:
@@ -125,6 +151,9 @@ class FiniteGuard(L.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         m = pl_module
+        if m._defers_checks():  # the steps since the last check
+            m.check_pending_losses()
+            m._check_network(trainer)
         if m.trained_batches and m.skipped_batches > m.max_skipped_fraction * m.trained_batches:
             raise TooManySkippedStepsError(m._skip_summary(of=m.trained_batches, certain=False))
 
@@ -172,10 +201,13 @@ class GenerativeModule(L.LightningModule):
         self._buffers_at_batch_start: dict[str, torch.Tensor] | None = None
         self._buffers_at_segment_start: dict[str, torch.Tensor] | None = None
         self._rng_to_restore: dict[str, Any] | None = None
+        self._pending_checks: list[_PendingCheck] = []  # deferred loss checks (divergence.check_every)
+        self._batch_stats_cache: tuple[Any, dict[str, torch.Tensor] | None] | None = None  # (batch, stats)
         self.configure_divergence()
 
     def configure_divergence(self, loss_limit: float | None = DEFAULT_LOSS_LIMIT,
-                             max_skipped_fraction: float = DEFAULT_MAX_SKIPPED_FRACTION) -> None:
+                             max_skipped_fraction: float = DEFAULT_MAX_SKIPPED_FRACTION,
+                             check_every: int = DEFAULT_CHECK_EVERY) -> None:
         """Set the divergence limits.
 
         Args:
@@ -184,13 +216,30 @@ class GenerativeModule(L.LightningModule):
                 ``None`` = only NaN/Inf count.
             max_skipped_fraction: with ``nan_policy=skip``, a run that skipped more than this
                 share of its batches fails with a summary (0 = any skip fails; 1 = never fails).
+            check_every: with ``nan_policy=stop``, check the losses, parameters and buffers every
+                this many batches instead of every batch: :meth:`guard_finite` keeps its verdict on
+                the device and the check costs one host-device sync per ``check_every`` batches
+                instead of one per loss and one for the network every batch. A NaN still raises
+                the same error with the same diagnostic, naming the step of the first bad loss,
+                at most ``check_every - 1`` batches late (those batches train on, so the
+                weights are NaN by then); the pending checks also run before every checkpoint
+                is saved, before validation and at the end of training, so no checkpoint holds a
+                diverged network. 1 = every batch (the default). ``nan_policy=skip`` must decide
+                before the optimiser step and always checks every step (one sync per loss group).
         """
         if loss_limit is not None and not loss_limit > 0:
             raise ValueError(f"divergence.loss_limit must be > 0 or null, got {loss_limit!r}")
         if not 0.0 <= max_skipped_fraction <= 1.0:
             raise ValueError(f"divergence.max_skipped_fraction must be in [0, 1], got {max_skipped_fraction!r}")
+        if int(check_every) != check_every or check_every < 1:
+            raise ValueError(f"divergence.check_every must be an integer >= 1, got {check_every!r}")
         self.loss_limit = None if loss_limit is None else float(loss_limit)
         self.max_skipped_fraction = float(max_skipped_fraction)
+        self.check_every = int(check_every)
+
+    def _defers_checks(self) -> bool:
+        """Whether the finiteness checks run every ``check_every`` batches (see :meth:`configure_divergence`)."""
+        return self.nan_policy == "stop" and self.check_every > 1 and self._trainer is not None
 
     def configure_callbacks(self):
         return [FiniteGuard()]
@@ -255,6 +304,9 @@ class GenerativeModule(L.LightningModule):
 
     # -- exact resume ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._defers_checks():  # no checkpoint of a network that diverged since the last check
+            self.check_pending_losses()
+            self._check_network(self.trainer)
         checkpoint["genface_model"] = self.model_identity()
         checkpoint["genface_rng"] = _rng_state()
         checkpoint["genface_skipped_steps"] = self.skipped_steps
@@ -277,6 +329,8 @@ class GenerativeModule(L.LightningModule):
     # Validation must not move the training RNG: a resumed run skips the validation that
     # followed its checkpoint, so validation draws would otherwise shift every later draw.
     def on_validation_epoch_start(self) -> None:
+        if self._defers_checks():
+            self.check_pending_losses()
         self._rng_before_val = _rng_state()
 
     def on_validation_epoch_end(self) -> None:
@@ -289,26 +343,69 @@ class GenerativeModule(L.LightningModule):
     def guard_finite(self, losses: dict[str, torch.Tensor], batch: Any = None) -> bool:
         """True when every loss is finite and within ``loss_limit``. Otherwise write a
         diagnostic and stop, or skip: then the buffers are put back as they were before this
-        step's forward pass, and the caller must not step."""
-        bad: dict[str, float] = {}
-        for k, v in losses.items():
-            v = v.detach()
-            if not torch.isfinite(v).all() or (self.loss_limit is not None and v.abs().max() > self.loss_limit):
-                bad[k] = float(v.float().abs().max()) if v.numel() else float("nan")
+        step's forward pass, and the caller must not step.
+
+        One host-device sync per call; none with ``divergence.check_every > 1`` under
+        ``nan_policy=stop``: the verdict then stays on the device until the next check
+        (:meth:`check_pending_losses`) and this returns True."""
+        flags = self._loss_flags(losses)
+        if self._defers_checks():
+            if self._batch_stats_cache is None or self._batch_stats_cache[0] is not batch:
+                self._batch_stats_cache = (batch, _batch_stats(batch))
+            self._pending_checks.append(_PendingCheck(
+                step=int(self.global_step), epoch=int(self.current_epoch),
+                losses={k: v.detach() for k, v in losses.items()}, flags=flags,
+                batch_stats=self._batch_stats_cache[1]))
+            return True
+        anybad = bool(flags.any()) if flags.numel() else False  # the one sync
         if self._trainer is not None and self.trainer.world_size > 1:
             # every rank takes the same decision, so that no rank steps (or waits) alone
-            if not self.trainer.strategy.reduce_boolean_decision(bool(bad), all=False):
-                self._buffers_at_segment_start = self._snapshot_buffers_if_skipping()
-                return True
-        elif not bad:
+            anybad = self.trainer.strategy.reduce_boolean_decision(anybad, all=False)
+        if not anybad:
             self._buffers_at_segment_start = self._snapshot_buffers_if_skipping()
             return True
+        return self._diverged(losses, flags, _batch_stats(batch), int(self.global_step), int(self.current_epoch))
+
+    def _loss_flags(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(len(losses),)`` bool on the device: True where a loss is non-finite or beyond ``loss_limit``."""
+        flags = []
+        for v in losses.values():
+            v = v.detach()
+            if not v.numel():
+                flags.append(torch.zeros((), dtype=torch.bool, device=v.device))
+                continue
+            bad = ~torch.isfinite(v).all()
+            if self.loss_limit is not None:
+                bad = bad | (v.abs().max() > self.loss_limit)
+            flags.append(bad)
+        return torch.stack(flags) if flags else torch.zeros(0, dtype=torch.bool)
+
+    def check_pending_losses(self) -> None:
+        """Run the loss checks that :meth:`guard_finite` deferred (``divergence.check_every``):
+        one host-device sync; on a bad loss, the error and diagnostic of the per-step check,
+        for the first bad step. A no-op when nothing is pending."""
+        pending, self._pending_checks = self._pending_checks, []
+        if not pending:
+            return
+        anybad = bool(torch.cat([p.flags.reshape(-1) for p in pending]).any())  # the one sync
+        if self._trainer is not None and self.trainer.world_size > 1:
+            anybad = self.trainer.strategy.reduce_boolean_decision(anybad, all=False)
+        if not anybad:
+            return
+        first = next((p for p in pending if bool(p.flags.any())), pending[-1])  # last: another rank's
+        self._diverged(first.losses, first.flags, first.batch_stats, first.step, first.epoch)
+
+    def _diverged(self, losses: dict[str, torch.Tensor], flags: torch.Tensor, batch_stats: dict[str, torch.Tensor] | None,
+                  step: int, epoch: int) -> bool:
+        """A guarded step went bad: write the diagnostic, then skip (returns False) or raise."""
+        bad = {k: (float(v.detach().float().abs().max()) if v.numel() else float("nan"))
+               for (k, v), f in zip(losses.items(), flags.tolist()) if f}
         exploded = sorted(k for k, v in bad.items() if math.isfinite(v))
         path = self._write_diagnostic({
             "losses": {k: float(v.detach().float().mean()) for k, v in losses.items()},
             "non_finite": sorted(k for k in bad if k not in exploded),
             "exploded": exploded, "loss_limit": self.loss_limit,
-        }, batch)
+        }, batch_stats=batch_stats, step=step, epoch=epoch)
         what = ", ".join(f"{k}={v:.3g}" for k, v in sorted(bad.items()))
         if self.nan_policy == "skip":
             if self._buffers_at_segment_start is not None:
@@ -321,11 +418,37 @@ class GenerativeModule(L.LightningModule):
             return False
         kind = "non-finite" if not exploded else f"exploding (|loss| > divergence.loss_limit={self.loss_limit:g})"
         raise NonFiniteLossError(
-            f"{kind} loss {what} at step {self.global_step}; diagnostic written to {path}. "
+            f"{kind} loss {what} at step {step}; diagnostic written to {path}. "
             "The last checkpoint written before this step is intact: lower the learning rate, "
             "or set model.nan_policy=skip to drop such steps"
             + (", or raise divergence.loss_limit if such losses are expected." if exploded else ".")
         )
+
+    def _check_network(self, trainer) -> list[str]:
+        """Raise when a parameter (or, under ``nan_policy=stop``, a buffer) is non-finite; return the
+        non-finite buffers (for ``nan_policy=skip`` to put back). One host-device sync."""
+        bad_params = non_finite_tensors(dict(self.named_parameters()))
+        bad_buffers = non_finite_tensors(dict(self.named_buffers()))
+        if trainer is not None and trainer.world_size > 1:
+            anybad = trainer.strategy.reduce_boolean_decision(bool(bad_params or bad_buffers), all=False)
+            if anybad and not (bad_params or bad_buffers):
+                bad_buffers = ["(on another process)"]
+        if bad_params or (bad_buffers and self.nan_policy == "stop"):
+            what = (f"parameters {_short(bad_params)}" if bad_params else "") + \
+                   (" and " if bad_params and bad_buffers else "") + \
+                   (f"buffers {_short(bad_buffers)}" if bad_buffers else "")
+            path = self._write_diagnostic({"non_finite_parameters": bad_params,
+                                           "non_finite_buffers": bad_buffers})
+            since = (f" (checked every {self.check_every} steps: between step "
+                     f"{max(0, self.global_step - self.check_every)} and step {self.global_step})"
+                     if self._defers_checks() else "")
+            raise NonFiniteLossError(
+                f"the network's {what} became non-finite (NaN/Inf) at step {self.global_step}{since}; diagnostic "
+                f"written to {path}. The checkpoints written before this step are intact: lower the "
+                "learning rate (and resume from the last checkpoint), or set divergence.loss_limit lower "
+                "so that the explosion is caught earlier."
+            )
+        return bad_buffers
 
     def _snapshot_buffers(self) -> dict[str, torch.Tensor]:
         return {k: b.detach().clone() for k, b in self.named_buffers()}
@@ -355,24 +478,25 @@ class GenerativeModule(L.LightningModule):
             "Lower the learning rate, or raise divergence.max_skipped_fraction to accept it."
         )
 
-    def _write_diagnostic(self, info: dict[str, Any], batch: Any = None) -> Path:
-        diag = {"step": int(self.global_step), "epoch": int(self.current_epoch), **info}
-        if isinstance(batch, dict):
-            diag["batch"] = {
-                k: {"mean": float(v.float().mean()), "std": float(v.float().std()), "min": float(v.min()),
-                    "max": float(v.max()), "finite": bool(torch.isfinite(v.float()).all())}
-                for k, v in batch.items() if torch.is_tensor(v) and v.is_floating_point()
-            }
-        path = self._diagnostic_path()
+    def _write_diagnostic(self, info: dict[str, Any], batch: Any = None, batch_stats: dict[str, torch.Tensor] | None = None,
+                          step: int | None = None, epoch: int | None = None) -> Path:
+        """Write ``nonfinite_step<step>.json``; ``batch`` (or its precomputed :func:`_batch_stats`)
+        is summarised; ``step``/``epoch`` default to the current ones."""
+        step = int(self.global_step) if step is None else step
+        diag = {"step": step, "epoch": int(self.current_epoch) if epoch is None else epoch, **info}
+        stats = _batch_stats(batch) if batch_stats is None else batch_stats
+        if stats is not None:
+            diag["batch"] = _batch_diagnostic(stats)
+        path = self._diagnostic_path(step)
         path.write_text(json.dumps(_finite_or_none(diag), indent=2))
         return path
 
-    def _diagnostic_path(self) -> Path:
+    def _diagnostic_path(self, step: int | None = None) -> Path:
         # default_root_dir, not log_dir: asking for log_dir is a collective call under DDP
         root = Path(self.trainer.default_root_dir) if self._trainer else Path(".")
         root.mkdir(parents=True, exist_ok=True)
         rank = f"_rank{self.global_rank}" if self._trainer is not None and self.trainer.world_size > 1 else ""
-        return root / f"nonfinite_step{int(self.global_step)}{rank}.json"
+        return root / f"nonfinite_step{int(self.global_step) if step is None else step}{rank}.json"
 
     # -- sampling ----------------------------------------------------------------------
     def sample_images(self, n: int, seed: int = 0) -> torch.Tensor:

@@ -12,9 +12,9 @@ from typing import Any
 
 import lightning as L
 import torch
-import torchvision
 
 from genface.provenance import save_png
+from genface.utils import make_grid
 
 
 def batch_images(batch: Any) -> int:
@@ -59,7 +59,7 @@ class SampleGrid(L.Callback):
         if not trainer.is_global_zero:
             return None
         images = pl_module.sample_images(self.n, seed=self.seed).float().cpu()
-        grid = torchvision.utils.make_grid((images + 1) / 2, nrow=int(self.n**0.5 + 0.5), padding=2, pad_value=1.0)
+        grid = make_grid((images + 1) / 2, nrow=int(self.n**0.5 + 0.5), padding=2, pad_value=1.0)
         path = save_png(grid, root / f"step_{step:07d}.png", {"step": step, "model": type(pl_module.net).__name__},
                         model=pl_module)
         self.last_path = path

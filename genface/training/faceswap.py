@@ -325,7 +325,7 @@ class FaceSwapModule(SwapEvaluation, GenerativeModule):
         Returns:
             an image grid (3, 6*H + pad, n*W + pad) in [0, 1].
         """
-        from torchvision.utils import make_grid
+        from genface.utils import make_grid
 
         n = n or self.hparams.preview_samples
         xa = self._to01(batch["image_a"], "image_a")

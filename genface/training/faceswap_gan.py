@@ -56,6 +56,7 @@ from genface.nn.translation import PatchGANDiscriminator
 from genface.training.faceswap import FaceSwapModule
 from genface.training.gan import _uncounted
 from genface.training.losses import get_gan_loss
+from genface.utils import require
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _vgg16_relu3_3(path: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    from torchvision.models.vgg import cfgs, make_layers
+    vgg = require("torchvision.models.vgg", feature="perceptual=vgg16")  # the `vision` extra
+    cfgs, make_layers = vgg.cfgs, vgg.make_layers
 
     file = Path(path).expanduser()
     if not file.is_file():

@@ -56,11 +56,12 @@ def test_style_family_presets_share_widths_and_measure_ema_in_images(make_cfg):
 
 
 def test_stylegan2_preset_is_the_low_resolution_recipe(make_cfg):
-    """stylegan2-ada's 32 px recipe (mapping 2, small R1 gamma, no path length, no mixing) at lr 1e-3
-    instead of its 2.5e-3 (the demo's batch 16: configs/experiment/compare/stylegan2.yaml)."""
+    """stylegan2-ada's 32 px recipe (mapping 2, no path length, no mixing) at lr 1e-3 instead of its
+    2.5e-3 and R1 gamma 1 (its 256 px configs') instead of 0.01 (the demo's batch 16:
+    configs/experiment/compare/stylegan2.yaml)."""
     _, module = _preset(make_cfg, "stylegan2")
     hp, obj = module.hparams, module.objective
-    assert obj.pl_weight == 0 and obj.r1_gamma == 0.01 and hp.lr_g == hp.lr_d == 1e-3
+    assert obj.pl_weight == 0 and obj.r1_gamma == 1.0 and hp.lr_g == hp.lr_d == 1e-3
     assert module.net.generator.config.mapping_layers == 2 and module._mixing_prob() == 0.0
     # no path-length regulariser: the G optimiser is not lazily corrected, D's is (R1 every 16)
     opt_g, opt_d = module.configure_optimizers()
@@ -77,8 +78,14 @@ def test_dcgan_preset_keeps_the_paper_betas_at_a_faster_rate(make_cfg):
 def test_progan_preset_uses_the_tuned_baseline_loss(make_cfg):
     _, module = _preset(make_cfg, "progan")
     obj = module.objective
-    assert module.loss_name == "non_saturating" and obj.gp_weight == 0 and obj.drift == 0 and obj.r1_gamma == 0.01
+    assert module.loss_name == "non_saturating" and obj.gp_weight == 0 and obj.drift == 0 and obj.r1_gamma == 1.0
     assert (module.schedule.start_stage, module.schedule.images_to_full()) == (1, 8000)
+
+
+def test_stylegan_preset_uses_r1_gamma_one(make_cfg):
+    """R1 gamma 1, not NVlabs' 0.0064 rule nor the paper's 10 (configs/experiment/compare/stylegan.yaml)."""
+    _, module = _preset(make_cfg, "stylegan")
+    assert module.loss_name == "non_saturating" and module.objective.r1_gamma == 1.0
 
 
 def test_progressive_presets_use_the_faster_learning_rate(make_cfg):
