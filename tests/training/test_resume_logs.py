@@ -29,11 +29,13 @@ def test_resume_in_the_same_folder_keeps_the_whole_log(make_cfg, tmp_path):
     with open_dict(part_cfg):
         part_cfg.trainer.max_steps = 7  # stops 3 steps after the step-4 checkpoint
     train(part_cfg)
-    # Lightning writes last.ckpt with the step checkpoints only: the resume repeats steps 4-6
-    assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")["global_step"] == 4
+    # last.ckpt is written where the run stopped (step 7); resuming from the step-4 checkpoint
+    # (as after a kill between checkpoints) repeats steps 4-6
+    assert load_checkpoint(tmp_path / "part" / "checkpoints" / "last.ckpt")["global_step"] == 7
     first_part = _steps(tmp_path / "part" / "metrics.csv")
     assert first_part and max(first_part) == 6  # steps are logged 0-based
-    resumed = train(make_cfg("dcgan", *COMMON, "ckpt_path=last", output_dir=tmp_path / "part"))
+    step4 = tmp_path / "part" / "checkpoints" / "step_0000004.ckpt"
+    resumed = train(make_cfg("dcgan", *COMMON, f"ckpt_path={step4}", output_dir=tmp_path / "part"))
     assert resumed["trainer"].global_step == 10
     state = _state(resumed)
     for k in full:
