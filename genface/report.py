@@ -664,8 +664,11 @@ def answer_recon(rows: Sequence[dict[str, Any]]) -> StudyAnswer:
                      f"({'better: ' + d.better if d.better else 'tie'}; {_pair_phrase(d)})")
         if d.better and (d.significant or math.isnan(d.p)):
             wins[d.better] += 1
+    one_seed = all(math.isnan(compare_pair(vae, fs, k, agg).p) for k in keys)
     if wins and len(wins) == 1:
-        lead = f"{'The VAE' if vae in wins else 'FaceSwap'} reconstructs better on {sum(wins.values())} of {len(keys)} scores beyond the seed spread. "
+        lead = (f"{'The VAE' if vae in wins else 'FaceSwap'} reconstructs better on {sum(wins.values())} of "
+                f"{len(keys)} scores " + ("by the value (one seed: no spread to test against). " if one_seed
+                                          else "beyond the seed spread. "))
     elif wins:
         lead = "Mixed: " + ", ".join(f"{m} wins {n}" for m, n in wins.items()) + f" of {len(keys)} scores. "
     else:

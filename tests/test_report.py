@@ -130,8 +130,14 @@ def test_study_answers_from_a_synthetic_results_json(tmp_path):
     assert order.holds is False
     assert "reversed beyond the seed spread for progan vs dcgan" in order.answer
     assert "stylegan2 300 ± 10 ≤ stylegan 500 ± 10" in order.answer
-    assert recon.answer.startswith("The VAE reconstructs better on 3 of 3")
+    assert recon.answer.startswith("The VAE reconstructs better on 3 of 3 scores beyond the seed spread")
     assert any("recon1k/mae" in line for line in recon.evidence)
+
+    # one seed (the demo): no spread, and the answer does not claim one
+    one = [r for r in _study_rows() if r["seed"] == 0]
+    _, _, recon1 = report.study_answers(one, "fsd_synth1k")
+    assert recon1.answer.startswith("The VAE reconstructs better on 3 of 3 scores by the value (one seed")
+    assert "beyond the seed spread" not in recon1.answer
 
     # a failed DCGAN is named as the reason, not silently ranked
     rows = [r for r in _study_rows() if r["model"] != "dcgan"]
