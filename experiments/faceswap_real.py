@@ -75,10 +75,9 @@ def read_metrics(paths) -> list[dict[str, str]]:
 
 
 def plot_curves(run_dir: Path, out: Path, earlier: list[Path] = (), n_swaps: int | None = None) -> Path | None:
-    import matplotlib
+    from genface.utils import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the figures of this script")
 
     path = run_dir / "metrics.csv"
     if not path.is_file():

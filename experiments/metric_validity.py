@@ -123,10 +123,9 @@ def judge(suite: dict) -> list[dict]:
 
 def plot(suites: dict, path: Path) -> None:
     """Curves per suite and metric (rows) and disturbance (columns); ``suites`` as in the JSON."""
-    import matplotlib
+    from genface.utils import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the figures of this script")
 
     rows = [(name, m) for name, s in suites.items() if isinstance(s, dict) for m in s["metrics"]]
     kinds = next(s["kinds"] for s in suites.values() if isinstance(s, dict))

@@ -129,10 +129,9 @@ def run_one(name: str, args, root: Path) -> dict:
     row["metrics"] = {k: float(v) for k, v in metrics.items()}
     with torch.no_grad():
         images = module.sample_images(args.grid, seed=0).float().cpu()
-    import torchvision
+    from genface.utils import make_grid
 
-    grid = torchvision.utils.make_grid((images + 1) / 2, nrow=int(math.sqrt(args.grid) + 0.5), padding=2,
-                                       pad_value=1.0)
+    grid = make_grid((images + 1) / 2, nrow=int(math.sqrt(args.grid) + 0.5), padding=2, pad_value=1.0)
     row["grid"] = str(save_png(grid, root / f"samples_{name}.png", {"config": name.upper(), "steps": row["steps"]},
                                 model=module))
     row["wall_time_s"] = time.perf_counter() - start

@@ -126,11 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     times["total_s"] = time.perf_counter() - t0
 
     # the generated faces beside the rendered ones
-    from torchvision.utils import make_grid
-
     from genface.data.folder import FolderFaces
     from genface.data.generated import GeneratedFaces
     from genface.provenance import save_png
+    from genface.utils import make_grid
 
     fake = GeneratedFaces(str(gen_dir), num_images=16, seed=1, resolution=res).images[:16].float() / 255
     real = FolderFaces(out / "b_faces", resolution=res, progress=False).images[:16].float() / 255
